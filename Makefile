@@ -1,0 +1,62 @@
+# fixledger: `make run` serves the embedded default; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+HOST ?= 127.0.0.1
+# The second test configuration: the production kind of database and broker.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fixledger
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.PHONY: run test test-embedded test-services browser lint format clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py bootstrap --url http://$(HOST):$(PORT)
+	exec $(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+# Debian's chromium drives the browser tests; nothing downloads a browser of its own.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+test: $(VENV)/.installed browser
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+	$(MAKE) test-embedded
+	$(MAKE) test-services
+
+test-embedded: $(VENV)/.installed
+	@echo "== tests on the embedded default: SQLite + filesystem broker"
+	env -u DATABASE_URL -u CELERY_BROKER_URL FIXLEDGER_DATA_DIR=$(CURDIR)/var/test-embedded \
+	  $(PY) -m pytest $(PYTEST_ARGS)
+
+test-services: $(VENV)/.installed
+	@if $(PY) -m tests.services $(TEST_DATABASE_URL) $(TEST_BROKER_URL); then \
+	  echo "== tests on PostgreSQL + Redis"; \
+	  DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+	  FIXLEDGER_DATA_DIR=$(CURDIR)/var/test-services $(PY) -m pytest $(PYTEST_ARGS); \
+	elif [ "$$CI" = "true" ]; then \
+	  echo "PostgreSQL or Redis is unreachable: CI must test against both" >&2; exit 1; \
+	else echo "== PostgreSQL or Redis unreachable here: skipped that configuration"; fi
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff format --check . && $(PY) -m ruff check .
+
+format: $(VENV)/.installed
+	$(PY) -m ruff format . && $(PY) -m ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,55 @@
+import hashlib
+import secrets
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.functional import cached_property
+
+from apps.core.models import TimeStampedModel
+
+from .roles import RANK, Role
+
+
+class User(AbstractUser):
+    """A person (or a CI robot) using fixledger; their role comes from their group."""
+
+    @cached_property
+    def role(self) -> Role | None:
+        """The highest role among the user's groups; superusers are admins."""
+        if not self.is_active:
+            return None
+        if self.is_superuser:
+            return Role.ADMIN
+        names = {g.name for g in self.groups.all()}
+        held = [r for r in Role if r.value in names]
+        return max(held, key=RANK.__getitem__) if held else None
+
+    def has_role(self, role: Role) -> bool:
+        """True if the user's role is `role` or ranks above it."""
+        return self.role is not None and RANK[self.role] >= RANK[role]
+
+
+def hash_token_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiToken(TimeStampedModel):
+    """A key for the REST API. Only its SHA-256 is stored; the key is shown once, at creation."""
+
+    KEY_PREFIX_LENGTH = 8
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=KEY_PREFIX_LENGTH)
+    key_hash = models.CharField(max_length=64, unique=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def generate_key() -> str:
+        return secrets.token_urlsafe(32)

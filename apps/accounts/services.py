@@ -1,0 +1,61 @@
+"""Writes on accounts: API tokens and role assignment."""
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from apps.core.audit import audit_record
+
+from .models import ApiToken, User, hash_token_key
+from .roles import Role
+
+MAX_TOKENS_PER_USER = 20
+
+
+def require_role(actor: User, role: Role, *, doing: str) -> None:
+    """Raise PermissionDenied unless `actor` holds `role` or one above it."""
+    if actor is None or not actor.is_authenticated or not actor.has_role(role):
+        raise PermissionDenied(f"Only a {role.label.lower()} or above may {doing}.")
+
+
+@transaction.atomic
+def api_token_create(*, actor: User, user: User, name: str) -> tuple[ApiToken, str]:
+    """Create a token for `user`; returns the token and its key, which is never stored."""
+    if actor.pk != user.pk:
+        require_role(actor, Role.ADMIN, doing="create tokens for another user")
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Give the token a name, e.g. the CI job that uses it."})
+    if len(name) > 100:
+        raise ValidationError({"name": "At most 100 characters."})
+    if user.api_tokens.count() >= MAX_TOKENS_PER_USER:
+        raise ValidationError({"name": f"A user can hold at most {MAX_TOKENS_PER_USER} tokens."})
+    key = ApiToken.generate_key()
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=key[: ApiToken.KEY_PREFIX_LENGTH], key_hash=hash_token_key(key)
+    )
+    audit_record(actor=actor, action="create", obj=token, after={"name": name, "user": str(user)})
+    return token, key
+
+
+@transaction.atomic
+def api_token_revoke(*, actor: User, token: ApiToken) -> None:
+    if actor.pk != token.user_id:
+        require_role(actor, Role.ADMIN, doing="revoke another user's token")
+    audit_record(actor=actor, action="delete", obj=token, before={"name": token.name})
+    token.delete()
+
+
+@transaction.atomic
+def user_set_role(*, actor: User | None, user: User, role: Role) -> None:
+    """Give `user` exactly one role group. `actor=None` is the system (set-up commands)."""
+    if actor is not None:
+        require_role(actor, Role.ADMIN, doing="change roles")
+    before = user.role.value if user.role else None
+    role_groups = Group.objects.filter(name__in=Role.values)
+    user.groups.remove(*role_groups)
+    user.groups.add(Group.objects.get(name=role.value))
+    user.__dict__.pop("role", None)
+    audit_record(
+        actor=actor, action="update", obj=user, before={"role": before}, after={"role": role.value}
+    )

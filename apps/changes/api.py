@@ -1,0 +1,92 @@
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers, viewsets
+
+from apps.accounts.models import User
+from apps.projects.models import Project
+
+from . import selectors
+from .models import Change, parse_change_number
+from .services import change_create, change_update
+from .validators import MAX_FILES, MAX_PATH_LENGTH, MAX_TAGS
+
+
+class ChangeSerializer(serializers.ModelSerializer):
+    """A change. Field names match the web form; validation happens in the service."""
+
+    number = serializers.CharField(read_only=True, help_text="Human id, e.g. FIX-12.")
+    project = serializers.SlugRelatedField(slug_field="slug", queryset=Project.objects.all())
+    owner = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=User.objects.filter(is_active=True),
+        required=False,
+        help_text="Defaults to you; only reviewers and admins may name someone else.",
+    )
+    files_touched = serializers.ListField(
+        child=serializers.CharField(max_length=MAX_PATH_LENGTH, trim_whitespace=False),
+        max_length=MAX_FILES,
+        required=False,
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), max_length=MAX_TAGS, required=False
+    )
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Change
+        fields = [
+            "id",
+            "number",
+            "url",
+            "title",
+            "project",
+            "owner",
+            "status",
+            "reason",
+            "expected_result",
+            "command",
+            "rollback_note",
+            "files_touched",
+            "base_revision",
+            "head_revision",
+            "tags",
+            "created",
+            "updated",
+        ]
+        read_only_fields = ["status", "created", "updated"]
+
+    @extend_schema_field(serializers.URLField())
+    def get_url(self, obj) -> str:
+        request = self.context.get("request")
+        path = obj.get_absolute_url()
+        return request.build_absolute_uri(path) if request else path
+
+    def create(self, validated_data):
+        return change_create(actor=self.context["request"].user, **validated_data)
+
+    def update(self, instance, validated_data):
+        return change_update(actor=self.context["request"].user, change=instance, **validated_data)
+
+
+class ChangeViewSet(viewsets.ModelViewSet):
+    """Changes: list (filter by project, owner, status), file, read and edit.
+
+    A change is addressed by its id (`12`) or its number (`FIX-12`).
+    """
+
+    serializer_class = ChangeSerializer
+    filterset_class = selectors.ChangeFilter
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+    lookup_value_regex = r"(?:[Ff][Ii][Xx]-)?[0-9]+"
+
+    def get_queryset(self):
+        return selectors.change_list()
+
+    def get_object(self):
+        pk = parse_change_number(self.kwargs["pk"])
+        if pk is None:
+            raise Http404
+        change = get_object_or_404(self.get_queryset(), pk=pk)
+        self.check_object_permissions(self.request, change)
+        return change

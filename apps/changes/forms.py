@@ -1,0 +1,83 @@
+from django import forms
+
+from apps.accounts.models import User
+from apps.accounts.roles import Role
+
+from .models import Change
+
+
+class LinesField(forms.CharField):
+    """A list of strings edited as one per line (or split by `separator`)."""
+
+    widget = forms.Textarea(attrs={"rows": 4})
+
+    def __init__(self, *args, separator: str | None = None, lowercase: bool = False, **kwargs):
+        self.separator = separator
+        self.lowercase = lowercase
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("strip", False)
+        super().__init__(*args, **kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return (self.separator + " " if self.separator else "\n").join(value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        parts = text.split(self.separator) if self.separator else text.splitlines()
+        items = [p.strip().lower() if self.lowercase else p.strip() for p in parts]
+        return list(dict.fromkeys(i for i in items if i))
+
+
+class ChangeForm(forms.ModelForm):
+    """Filing and editing a change. Model validators run here and again in the service."""
+
+    files_touched = LinesField(
+        help_text="One path per line, relative to the repository root.",
+    )
+    tags = LinesField(
+        separator=",",
+        lowercase=True,
+        widget=forms.TextInput(),
+        help_text="Comma-separated, e.g. memory, cache.",
+    )
+
+    class Meta:
+        model = Change
+        fields = [
+            "title",
+            "project",
+            "owner",
+            "reason",
+            "expected_result",
+            "command",
+            "rollback_note",
+            "base_revision",
+            "head_revision",
+            "files_touched",
+            "tags",
+        ]
+        widgets = {
+            "reason": forms.Textarea(attrs={"rows": 4}),
+            "expected_result": forms.Textarea(attrs={"rows": 2}),
+            "command": forms.Textarea(attrs={"rows": 2, "class": "mono"}),
+            "rollback_note": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def __init__(self, *args, actor: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["project"].empty_label = None
+        if actor.has_role(Role.REVIEWER):
+            engineers = (
+                User.objects.filter(
+                    is_active=True, groups__name__in=[Role.ENGINEER, Role.REVIEWER, Role.ADMIN]
+                )
+                .distinct()
+                .order_by("username")
+            )
+            self.fields["owner"].queryset = engineers
+            self.fields["owner"].required = False
+            self.fields["owner"].help_text = "Leave empty to own it yourself."
+        else:
+            del self.fields["owner"]

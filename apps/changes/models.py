@@ -1,0 +1,97 @@
+import re
+
+from django.conf import settings
+from django.core.validators import MaxLengthValidator
+from django.db import models
+from django.urls import reverse
+
+from apps.core.models import TimeStampedModel
+from apps.projects.models import Project
+from apps.projects.revisions import MAX_REVISION_LENGTH, validate_revision
+
+from .validators import MAX_TEXT_LENGTH, validate_files_touched, validate_tags
+
+NUMBER_PREFIX = "FIX-"
+_NUMBER = re.compile(rf"^(?:{NUMBER_PREFIX})?([1-9][0-9]{{0,17}})$", re.IGNORECASE)
+
+
+def parse_change_number(value: str) -> int | None:
+    """The primary key behind `FIX-12` (or plain `12`); None for anything else."""
+    match = _NUMBER.match(value.strip())
+    return int(match.group(1)) if match else None
+
+
+class ChangeStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    MEASURING = "measuring", "Measuring"
+    READY = "ready", "Ready"
+    SHIPPED = "shipped", "Shipped"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+
+
+def _text(verbose_name: str, *, blank: bool = False, help_text: str = "") -> models.TextField:
+    return models.TextField(
+        verbose_name,
+        blank=blank,
+        help_text=help_text,
+        validators=[MaxLengthValidator(MAX_TEXT_LENGTH)],
+    )
+
+
+class Change(TimeStampedModel):
+    """One fix to a project: why it is made, what it should achieve and how to undo it.
+
+    Its human id (`FIX-12`) is derived from the primary key, so it is unique without a counter.
+    """
+
+    title = models.CharField(max_length=200)
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="changes")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_changes"
+    )
+    status = models.CharField(
+        max_length=20, choices=ChangeStatus.choices, default=ChangeStatus.DRAFT
+    )
+    reason = _text("reason", help_text="Why the change is made: the problem it fixes.")
+    expected_result = _text(
+        "expected result", help_text='What should improve, e.g. "peak RSS -20 %".'
+    )
+    command = _text(
+        "command",
+        blank=True,
+        help_text="The command that shows the problem, for the record. fixledger never runs it.",
+    )
+    rollback_note = _text("rollback note", blank=True, help_text="How to undo the change.")
+    files_touched = models.JSONField(default=list, blank=True, validators=[validate_files_touched])
+    base_revision = models.CharField(
+        "before revision",
+        max_length=MAX_REVISION_LENGTH,
+        blank=True,
+        validators=[validate_revision],
+    )
+    head_revision = models.CharField(
+        "after revision",
+        max_length=MAX_REVISION_LENGTH,
+        blank=True,
+        validators=[validate_revision],
+    )
+    tags = models.JSONField(default=list, blank=True, validators=[validate_tags])
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # The change list filtered by one project / owner / status, newest first.
+            models.Index(fields=["project", "-id"], name="change_project_idx"),
+            models.Index(fields=["owner", "-id"], name="change_owner_idx"),
+            models.Index(fields=["status", "-id"], name="change_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.title}"
+
+    @property
+    def number(self) -> str:
+        return f"{NUMBER_PREFIX}{self.pk}" if self.pk else f"{NUMBER_PREFIX}?"
+
+    def get_absolute_url(self) -> str:
+        return reverse("changes:detail", kwargs={"pk": self.pk})

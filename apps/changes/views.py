@@ -1,0 +1,93 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from apps.accounts.roles import Role
+from apps.core.htmx import htmx_target
+
+from . import selectors
+from .forms import ChangeForm
+from .models import Change
+from .services import can_edit_change, change_create, change_update
+
+PAGE_SIZE = 25
+
+
+@login_required
+def change_list(request):
+    changes = selectors.ChangeFilter(request.GET or None, queryset=selectors.change_list())
+    page = Paginator(changes.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"filter": changes, "page": page, "query": query.urlencode()}
+    if htmx_target(request) == "change-results":
+        return render(request, "changes/_results.html", context)
+    return render(request, "changes/list.html", context)
+
+
+def _get_change_or_404(pk: int) -> Change:
+    return get_object_or_404(selectors.change_list(), pk=pk)
+
+
+@login_required
+def change_detail(request, pk: int):
+    change = _get_change_or_404(pk)
+    tab = "history" if request.GET.get("tab") == "history" else "overview"
+    context = {
+        "change": change,
+        "tab": tab,
+        "can_edit": can_edit_change(request.user, change),
+        "history": selectors.change_history(change) if tab == "history" else None,
+    }
+    return render(request, "changes/detail.html", context)
+
+
+def _save_form(request, form: ChangeForm, change: Change | None):
+    """Call the service with the form's values; service errors land on the form."""
+    data = dict(form.cleaned_data)
+    if not data.get("owner"):
+        data.pop("owner", None)
+    try:
+        if change is None:
+            return change_create(actor=request.user, **data)
+        return change_update(actor=request.user, change=change, **data)
+    except ValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            for field, errors in exc.error_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            form.add_error(None, exc)
+    return None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def change_create_view(request):
+    if not request.user.has_role(Role.ENGINEER):
+        raise PermissionDenied("Only engineers, reviewers and admins file changes.")
+    form = ChangeForm(request.POST or None, actor=request.user)
+    if request.method == "POST" and form.is_valid():
+        change = _save_form(request, form, None)
+        if change is not None:
+            messages.success(request, f"{change.number} filed.")
+            return redirect(change)
+    return render(request, "changes/form.html", {"form": form, "change": None})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def change_edit_view(request, pk: int):
+    change = _get_change_or_404(pk)
+    if not can_edit_change(request.user, change):
+        raise PermissionDenied("Only the change's owner, a reviewer or an admin may edit it.")
+    form = ChangeForm(request.POST or None, instance=change, actor=request.user)
+    if request.method == "POST" and form.is_valid():
+        # The form validated against the instance; the service re-reads and locks the row.
+        change = _save_form(request, form, Change.objects.get(pk=change.pk))
+        if change is not None:
+            messages.success(request, f"{change.number} saved.")
+            return redirect(change)
+    return render(request, "changes/form.html", {"form": form, "change": change})

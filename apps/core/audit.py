@@ -1,0 +1,57 @@
+"""Writing audit entries. Services call `audit_record` inside their own transaction."""
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+from .context import request_id_var
+from .models import AuditEntry
+
+
+def _jsonable(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, models.Model):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def snapshot(obj: models.Model, fields: Iterable[str]) -> dict:
+    """The JSON-ready values of `fields` on `obj`; foreign keys are recorded by their label."""
+    return {name: _jsonable(getattr(obj, name)) for name in fields}
+
+
+def audit_record(
+    *,
+    actor,
+    action: str,
+    obj: models.Model,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditEntry:
+    actor_name = actor.get_username() if actor is not None else "system"
+    return AuditEntry.objects.create(
+        action=action,
+        content_type=ContentType.objects.get_for_model(obj),
+        object_id=str(obj.pk),
+        object_label=str(obj)[:250],
+        actor=actor,
+        actor_name=actor_name,
+        request_id=request_id_var.get(),
+        before=before,
+        after=after,
+    )
+
+
+def audit_history(obj: models.Model):
+    """Audit entries of one object, newest first."""
+    return AuditEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk)
+    )

@@ -1,0 +1,54 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+import logging
+
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from kombu import Connection
+
+from apps.celery_app import app as celery_app
+
+log = logging.getLogger(__name__)
+
+
+@never_cache
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> str | None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:
+        log.warning("readiness: database unreachable: %s", exc)
+        return f"database unreachable: {exc.__class__.__name__}"
+    return None
+
+
+def _check_broker() -> str | None:
+    conf = celery_app.conf
+    try:
+        with Connection(
+            conf.broker_url,
+            transport_options=conf.broker_transport_options,
+            connect_timeout=2,
+        ) as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:
+        log.warning("readiness: broker unreachable: %s", exc)
+        return f"broker unreachable: {exc.__class__.__name__}"
+    return None
+
+
+@never_cache
+def readyz(request):
+    checks = {"database": _check_database(), "broker": _check_broker()}
+    problems = {name: err for name, err in checks.items() if err}
+    body = {
+        "status": "ok" if not problems else "unavailable",
+        "checks": {name: (err or "ok") for name, err in checks.items()},
+    }
+    return JsonResponse(body, status=503 if problems else 200)

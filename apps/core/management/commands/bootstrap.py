@@ -1,0 +1,43 @@
+import secrets
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from apps.accounts.models import User
+from apps.accounts.roles import Role
+from apps.accounts.services import user_set_role
+from apps.projects.models import Project
+from apps.projects.services import project_create
+
+PASSWORD_FILE = "initial-admin-password"  # noqa: S105 (a file name)
+
+
+class Command(BaseCommand):
+    help = (
+        "Make a fresh install usable: an admin account (password written to the data folder) "
+        "and a sample project. Does nothing to an install that already has users."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--url", default=settings.SITE_URL, help="where fixledger is served")
+
+    @transaction.atomic
+    def handle(self, *args, url, **options):
+        password_file = settings.DATA_DIR / PASSWORD_FILE
+        if not User.objects.exists():
+            password = secrets.token_urlsafe(12)
+            admin = User.objects.create_superuser("admin", password=password)
+            user_set_role(actor=None, user=admin, role=Role.ADMIN)
+            password_file.write_text(password + "\n")
+            password_file.chmod(0o600)
+        if not Project.objects.exists():
+            project_create(actor=None, name="Sample service", slug="sample")
+        self.stdout.write(f"\nfixledger is starting at {url}/")
+        if password_file.exists():
+            self.stdout.write(
+                f"Log in as 'admin' with the password in {password_file} "
+                f"({password_file.read_text().strip()}); "
+                f"change it under {url}/admin/password_change/"
+            )
+        self.stdout.write("Press Ctrl-C to stop.\n")

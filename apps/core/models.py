@@ -1,0 +1,66 @@
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+
+class TimeStampedModel(models.Model):
+    """Base for records that keep when they were created and last updated."""
+
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class AuditAction(models.TextChoices):
+    CREATE = "create", "created"
+    UPDATE = "update", "updated"
+    DELETE = "delete", "deleted"
+
+
+class AuditEntry(models.Model):
+    """Who did what to which object, when, with the values before and after.
+
+    The object's label and the actor's name are frozen at the time of the action so the trail
+    still reads correctly after either is renamed or deleted.
+    """
+
+    time = models.DateTimeField(auto_now_add=True)
+    action = models.CharField(max_length=32)
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    object_id = models.CharField(max_length=64)
+    object_label = models.CharField(max_length=250)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_entries",
+    )
+    actor_name = models.CharField(max_length=150)
+    request_id = models.CharField(max_length=64, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-time", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [
+            # The history tab of one object, newest first.
+            models.Index(
+                fields=["content_type", "object_id", "-time"], name="audit_object_time_idx"
+            ),
+            # An actor's recent activity.
+            models.Index(fields=["actor", "-time"], name="audit_actor_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_name} {self.action} {self.object_label}"
+
+    def changed_fields(self) -> list[tuple[str, object, object]]:
+        """(field, before, after) for every field whose value differs."""
+        before = self.before or {}
+        after = self.after or {}
+        keys = list(dict.fromkeys([*before.keys(), *after.keys()]))
+        return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]

@@ -1,0 +1,21 @@
+from django.contrib import admin
+
+from .models import Project
+from .services import AUDITED_FIELDS, project_create, project_update
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def save_model(self, request, obj, form, change):
+        values = {name: form.cleaned_data[name] for name in AUDITED_FIELDS}
+        if change:
+            saved = project_update(
+                actor=request.user, project=Project.objects.get(pk=obj.pk), **values
+            )
+        else:
+            saved = project_create(actor=request.user, **values)
+        obj.pk = saved.pk

@@ -1,0 +1,28 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.routers import DefaultRouter
+
+from apps.changes.api import ChangeViewSet
+from apps.core import health
+from apps.projects.api import ProjectViewSet
+
+router = DefaultRouter()
+router.register("changes", ChangeViewSet, basename="change")
+router.register("projects", ProjectViewSet, basename="project")
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="changes:list", permanent=False)),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/", include("apps.accounts.urls")),
+    path("changes/", include("apps.changes.urls")),
+    path("api/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]

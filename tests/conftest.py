@@ -1,0 +1,76 @@
+"""Personas (one user per role), clients logged in as them, and API clients with real tokens."""
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from apps.accounts.roles import Role
+from apps.accounts.services import api_token_create
+
+from .factories import ChangeFactory, ProjectFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _no_login_lockouts(settings):
+    # django-axes is exercised on purpose in its own test; elsewhere logins are not throttled.
+    settings.AXES_ENABLED = False
+
+
+@pytest.fixture
+def viewer(db):
+    return UserFactory(username="vera", role=Role.VIEWER)
+
+
+@pytest.fixture
+def engineer(db):
+    return UserFactory(username="erin", role=Role.ENGINEER)
+
+
+@pytest.fixture
+def other_engineer(db):
+    return UserFactory(username="ed", role=Role.ENGINEER)
+
+
+@pytest.fixture
+def reviewer(db):
+    return UserFactory(username="rita", role=Role.REVIEWER)
+
+
+@pytest.fixture
+def admin(db):
+    return UserFactory(username="ada", role=Role.ADMIN)
+
+
+@pytest.fixture
+def project(db):
+    return ProjectFactory(name="Billing API", slug="billing")
+
+
+@pytest.fixture
+def change(engineer, project):
+    return ChangeFactory(owner=engineer, project=project)
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def api_client_for(user) -> APIClient:
+    _token, key = api_token_create(actor=user, user=user, name="tests")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
+@pytest.fixture
+def as_user():
+    """as_user(user) -> a web client logged in as that user."""
+    return client_for
+
+
+@pytest.fixture
+def api_as():
+    """api_as(user) -> an API client authenticating with a fresh token of that user."""
+    return api_client_for

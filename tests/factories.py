@@ -1,0 +1,51 @@
+import factory
+from django.contrib.auth.models import Group
+
+from apps.accounts.models import User
+from apps.accounts.roles import Role
+from apps.changes.models import Change
+from apps.projects.models import Project
+
+PASSWORD = "correct horse battery staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password(PASSWORD)
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.groups.add(Group.objects.get(name=Role(extracted).value))
+
+
+class ProjectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Project
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Service {n}")
+    slug = factory.Sequence(lambda n: f"service-{n}")
+
+
+class ChangeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Change
+
+    title = factory.Sequence(lambda n: f"Stop cache {n} from growing without bound")
+    project = factory.SubFactory(ProjectFactory)
+    owner = factory.SubFactory(UserFactory, role=Role.ENGINEER)
+    reason = "The LRU cache holds every response body; RSS grows 40 MB an hour."
+    expected_result = "peak RSS -20 %"
+    command = "python -m bench.cache --requests 10000"
+    rollback_note = "Revert the commit; the cache size goes back to unbounded."
+    files_touched = factory.LazyFunction(lambda: ["app/cache.py", "app/settings.py"])
+    base_revision = "main"
+    head_revision = "fix/cache-bound"
+    tags = factory.LazyFunction(lambda: ["memory", "cache"])
