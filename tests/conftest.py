@@ -11,9 +11,18 @@ from .factories import ChangeFactory, ProjectFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
-def _no_login_lockouts(settings):
+def _test_settings(settings):
     # django-axes is exercised on purpose in its own test; elsewhere logins are not throttled.
     settings.AXES_ENABLED = False
+    # Hashing strength is Django's business, not ours: a cheap hasher keeps personas fast.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Pages are rendered from the source static files; no collectstatic run is needed.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.WHITENOISE_AUTOREFRESH = True
 
 
 @pytest.fixture

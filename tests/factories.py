@@ -1,8 +1,8 @@
 import factory
-from django.contrib.auth.models import Group
 
 from apps.accounts.models import User
 from apps.accounts.roles import Role
+from apps.accounts.services import user_set_role
 from apps.changes.models import Change
 from apps.projects.models import Project
 
@@ -22,7 +22,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def role(self, create, extracted, **kwargs):
         if create and extracted:
-            self.groups.add(Group.objects.get(name=Role(extracted).value))
+            user_set_role(actor=None, user=self, role=Role(extracted))
 
 
 class ProjectFactory(factory.django.DjangoModelFactory):

@@ -56,6 +56,10 @@ def user_set_role(*, actor: User | None, user: User, role: Role) -> None:
     user.groups.remove(*role_groups)
     user.groups.add(Group.objects.get(name=role.value))
     user.__dict__.pop("role", None)
+    # Django's admin lets in staff only; the admin role is exactly who that should be.
+    if user.is_staff != (role == Role.ADMIN):
+        user.is_staff = role == Role.ADMIN
+        user.save(update_fields=["is_staff"])
     audit_record(
         actor=actor, action="update", obj=user, before={"role": before}, after={"role": role.value}
     )

@@ -13,7 +13,7 @@ from .forms import ChangeForm
 from .models import Change
 from .services import can_edit_change, change_create, change_update
 
-PAGE_SIZE = 25
+PAGE_SIZE = 50
 
 
 @login_required

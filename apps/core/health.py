@@ -2,12 +2,12 @@
 
 import logging
 
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from kombu import Connection
 
-from apps.celery_app import app as celery_app
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +29,10 @@ def _check_database() -> str | None:
 
 
 def _check_broker() -> str | None:
-    conf = celery_app.conf
     try:
         with Connection(
-            conf.broker_url,
-            transport_options=conf.broker_transport_options,
+            settings.CELERY_BROKER_URL,
+            transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
             connect_timeout=2,
         ) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)

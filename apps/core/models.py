@@ -59,8 +59,11 @@ class AuditEntry(models.Model):
         return f"{self.actor_name} {self.action} {self.object_label}"
 
     def changed_fields(self) -> list[tuple[str, object, object]]:
-        """(field, before, after) for every field whose value differs."""
+        """(field, before, after) for every field whose value differs, by field name.
+
+        Sorted because PostgreSQL's jsonb does not keep the order the keys were written in.
+        """
         before = self.before or {}
         after = self.after or {}
-        keys = list(dict.fromkeys([*before.keys(), *after.keys()]))
+        keys = sorted({*before.keys(), *after.keys()})
         return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]
