@@ -8,7 +8,6 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from kombu import Connection
 
-
 log = logging.getLogger(__name__)
 
 
