@@ -160,6 +160,10 @@ AXES_COOLOFF_TIME = env_int("LOGIN_COOLOFF_MINUTES", 15) / 60
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env_bool("LOGIN_THROTTLING", True)
+if env_bool("BEHIND_PROXY", False):
+    # Behind the proxy every request comes from the proxy's address: without this, a few wrong
+    # passwords would lock a user out for everyone.
+    AXES_CLIENT_IP_CALLABLE = "apps.accounts.throttle.proxied_client_ip"
 
 # --- Internationalisation, static files ----------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -235,12 +239,14 @@ SPECTACULAR_SETTINGS = {
 _broker_dir = DATA_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Without it, broadcast (control) messages land in the current directory.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 else:
@@ -261,6 +267,16 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "sync-repositories": {
+        "task": "apps.projects.tasks.sync_all_projects",
+        "schedule": env_int("REPOSITORY_SYNC_SECONDS", 300),
+    },
+    "prune-stale-worktrees": {
+        "task": "apps.projects.tasks.prune_stale_worktrees",
+        "schedule": 3600,
+    },
+}
 
 # --- Logging -------------------------------------------------------------------------------
 LOGGING = {

@@ -24,3 +24,23 @@ def test_repeated_failures_lock_the_account_out(client, engineer, settings):
     response = client.post("/login/", {"username": "erin", "password": PASSWORD})
     assert response.status_code == 429
     assert client.get("/changes/").status_code == 302
+
+
+def test_behind_a_proxy_lockouts_are_per_client_not_per_proxy(client, engineer, settings):
+    settings.AXES_ENABLED = True
+    settings.AXES_CLIENT_IP_CALLABLE = "apps.accounts.throttle.proxied_client_ip"
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(
+            "/login/",
+            {"username": "erin", "password": "wrong"},
+            HTTP_X_FORWARDED_FOR="198.51.100.7, 203.0.113.9",
+        )
+    locked = client.post(
+        "/login/", {"username": "erin", "password": PASSWORD}, HTTP_X_FORWARDED_FOR="203.0.113.9"
+    )
+    assert locked.status_code == 429
+    # The real user, behind the same proxy but from another address, still gets in.
+    response = client.post(
+        "/login/", {"username": "erin", "password": PASSWORD}, HTTP_X_FORWARDED_FOR="192.0.2.44"
+    )
+    assert response.status_code == 302
