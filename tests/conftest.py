@@ -11,7 +11,7 @@ from .factories import ChangeFactory, ProjectFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings):
+def _test_settings(settings, tmp_path_factory):
     # django-axes is exercised on purpose in its own test; elsewhere logins are not throttled.
     settings.AXES_ENABLED = False
     # Hashing strength is Django's business, not ours: a cheap hasher keeps personas fast.
@@ -22,7 +22,10 @@ def _test_settings(settings):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.WHITENOISE_USE_FINDERS = True
+    settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
     settings.WHITENOISE_AUTOREFRESH = True
+    # Clones and worktrees are named by primary key, which a rolled-back test hands out again.
+    settings.DATA_DIR = tmp_path_factory.mktemp("data")
 
 
 @pytest.fixture
@@ -83,3 +86,26 @@ def as_user():
 def api_as():
     """api_as(user) -> an API client authenticating with a fresh token of that user."""
     return api_client_for
+
+
+@pytest.fixture
+def worker(transactional_db, settings, tmp_path):
+    """worker(include=(...)) -> a started real Celery worker on the test's database and broker."""
+    from apps.celery_app import app
+
+    from .workers import Worker, use_worker_data_dir
+
+    use_worker_data_dir()
+    # Messages from earlier tests would run against rows that no longer exist.
+    with app.connection_for_write() as conn:
+        app.control.purge(connection=conn)
+    started = []
+
+    def start(include: tuple[str, ...] = ()) -> Worker:
+        w = Worker("fixledger-test@%h", tmp_path / "worker.log", include).start()
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.stop()

@@ -13,7 +13,17 @@ class ChangeAdmin(admin.ModelAdmin):
     search_fields = ["title", "reason", "owner__username"]
     list_select_related = ["project", "owner"]
     raw_id_fields = ["owner"]
-    readonly_fields = ["status", "created", "updated"]
+    # Filled by the lifecycle and from the repository, never typed in.
+    readonly_fields = [
+        "status",
+        "base_sha",
+        "head_sha",
+        "diffstat",
+        "commits",
+        "revision_error",
+        "created",
+        "updated",
+    ]
 
     def save_model(self, request, obj, form, change):
         values = {

@@ -12,12 +12,21 @@ from .services import change_create, change_update
 from .validators import MAX_FILES, MAX_PATH_LENGTH, MAX_TAGS
 
 
+class SlugRelatedField(serializers.SlugRelatedField):
+    """Refuses NUL before the lookup: PostgreSQL raises on it rather than finding no row."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            raise serializers.ValidationError("Null characters are not allowed.")
+        return super().to_internal_value(data)
+
+
 class ChangeSerializer(serializers.ModelSerializer):
     """A change. Field names match the web form; validation happens in the service."""
 
     number = serializers.CharField(read_only=True, help_text="Human id, e.g. FIX-12.")
-    project = serializers.SlugRelatedField(slug_field="slug", queryset=Project.objects.all())
-    owner = serializers.SlugRelatedField(
+    project = SlugRelatedField(slug_field="slug", queryset=Project.objects.all())
+    owner = SlugRelatedField(
         slug_field="username",
         queryset=User.objects.filter(is_active=True),
         required=False,
@@ -51,10 +60,24 @@ class ChangeSerializer(serializers.ModelSerializer):
             "base_revision",
             "head_revision",
             "tags",
+            "base_sha",
+            "head_sha",
+            "diffstat",
+            "commits",
+            "revision_error",
             "created",
             "updated",
         ]
-        read_only_fields = ["status", "created", "updated"]
+        read_only_fields = [
+            "status",
+            "base_sha",
+            "head_sha",
+            "diffstat",
+            "commits",
+            "revision_error",
+            "created",
+            "updated",
+        ]
 
     @extend_schema_field(serializers.URLField())
     def get_url(self, obj) -> str:

@@ -76,6 +76,17 @@ class Change(TimeStampedModel):
         validators=[validate_revision],
     )
     tags = models.JSONField(default=list, blank=True, validators=[validate_tags])
+    # Filled from the project's repository when the revisions resolve (in the request when this
+    # host has a clone, otherwise by a worker after it syncs).
+    base_sha = models.CharField("before commit", max_length=64, blank=True)
+    head_sha = models.CharField("after commit", max_length=64, blank=True)
+    diffstat = models.JSONField(
+        default=list, blank=True, help_text="Per file: path, old_path, status, added, removed."
+    )
+    commits = models.JSONField(default=list, blank=True, help_text="Commits between the two.")
+    revision_error = models.TextField(
+        blank=True, help_text="Why the revisions could not be resolved, if they could not."
+    )
 
     class Meta:
         ordering = ["-id"]

@@ -1,6 +1,6 @@
 """Writes on changes. Every one checks the actor's role and leaves an audit entry."""
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from apps.accounts.models import User
@@ -9,7 +9,9 @@ from apps.accounts.services import require_role
 from apps.core.audit import audit_record, snapshot
 from apps.projects.models import Project
 
-from .models import Change
+from .models import Change, ChangeStatus
+from .revisions import fill_from_repository
+from .validators import MAX_FILES
 
 # What an engineer can edit on a change; status belongs to the change's lifecycle.
 EDITABLE_FIELDS = (
@@ -24,7 +26,8 @@ EDITABLE_FIELDS = (
     "head_revision",
     "tags",
 )
-AUDITED_FIELDS = (*EDITABLE_FIELDS, "owner", "status")
+AUDITED_FIELDS = (*EDITABLE_FIELDS, "owner", "status", "base_sha", "head_sha")
+REVISION_FIELDS = ("project", "base_revision", "head_revision")
 
 
 def can_edit_change(actor: User, change: Change) -> bool:
@@ -78,9 +81,24 @@ def change_create(
         tags=list(tags or []),
     )
     change.full_clean()
+    needs_sync = fill_from_repository(change, fill_files=not change.files_touched)
+    change.full_clean()
     change.save()
     audit_record(actor=actor, action="create", obj=change, after=snapshot(change, AUDITED_FIELDS))
+    if needs_sync:
+        _enqueue_sync(change.project)
     return change
+
+
+def _enqueue_sync(project: Project) -> None:
+    from apps.projects.tasks import sync_project
+
+    transaction.on_commit(lambda: sync_project.delay(project.pk))
+
+
+def _files_from_diff(change: Change) -> bool:
+    """True while files touched is still exactly what the last diff filled in."""
+    return change.files_touched == [f["path"] for f in change.diffstat][:MAX_FILES]
 
 
 @transaction.atomic
@@ -97,13 +115,24 @@ def change_update(*, actor: User, change: Change, **fields) -> Change:
     if "owner" in fields and fields["owner"].pk != locked.owner_id:
         _require_owner_choice(actor, fields["owner"])
     before = snapshot(locked, AUDITED_FIELDS)
+    hand_edited_files = not _files_from_diff(locked)
     for name, value in fields.items():
         setattr(locked, name, value)
+    needs_sync = False
+    if any(snapshot(locked, [f]) != {f: before[f]} for f in REVISION_FIELDS):
+        locked.full_clean()
+        # New revisions bring a new file list, unless the engineer wrote it or edits it now.
+        files_edited_now = locked.files_touched != before["files_touched"]
+        needs_sync = fill_from_repository(
+            locked, fill_files=not (hand_edited_files or files_edited_now)
+        )
     after = snapshot(locked, AUDITED_FIELDS)
     if before == after:
         return locked
     locked.full_clean()
     locked.save()
+    if needs_sync:
+        _enqueue_sync(locked.project)
     changed = [k for k in AUDITED_FIELDS if before[k] != after[k]]
     audit_record(
         actor=actor,
@@ -113,3 +142,43 @@ def change_update(*, actor: User, change: Change, **fields) -> Change:
         after={k: after[k] for k in changed},
     )
     return locked
+
+
+@transaction.atomic
+def change_refresh_revisions(*, change: Change) -> Change:
+    """Resolve a change's revisions again (a worker, after a sync); errors are stored."""
+    locked = Change.objects.select_for_update().select_related("project").get(pk=change.pk)
+    before = snapshot(locked, AUDITED_FIELDS)
+    previous_error = locked.revision_error
+    fill_files = not locked.files_touched or _files_from_diff(locked)
+    try:
+        fill_from_repository(locked, fill_files=fill_files)
+    except ValidationError as exc:
+        locked.revision_error = " ".join(exc.messages)
+    after = snapshot(locked, AUDITED_FIELDS)
+    if before != after or previous_error != locked.revision_error:
+        locked.save()
+    if before != after:
+        changed = [k for k in AUDITED_FIELDS if before[k] != after[k]]
+        audit_record(
+            actor=None,
+            action="update",
+            obj=locked,
+            before={k: before[k] for k in changed},
+            after={k: after[k] for k in changed},
+        )
+    return locked
+
+
+def change_refresh_revisions_pending(*, project: Project) -> int:
+    """Resolve every unshipped change of `project` whose revisions are not resolved yet."""
+    pending = (
+        Change.objects.filter(project=project, base_sha="", head_sha="")
+        .exclude(base_revision="", head_revision="")
+        .exclude(status__in=[ChangeStatus.SHIPPED, ChangeStatus.ROLLED_BACK])
+    )
+    count = 0
+    for change in pending.iterator():
+        change_refresh_revisions(change=change)
+        count += 1
+    return count

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from apps.accounts.roles import Role
+from apps.core.forms import add_service_errors
 from apps.core.htmx import htmx_target
 
 from . import selectors
@@ -55,11 +56,7 @@ def _save_form(request, form: ChangeForm, change: Change | None):
             return change_create(actor=request.user, **data)
         return change_update(actor=request.user, change=change, **data)
     except ValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            for field, errors in exc.error_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
-        else:
-            form.add_error(None, exc)
+        add_service_errors(form, exc)
     return None
 
 

@@ -6,9 +6,11 @@ from .services import AUDITED_FIELDS, project_create, project_update
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created"]
-    search_fields = ["name", "slug"]
+    list_display = ["name", "slug", "repository_url", "sync_status", "synced_at"]
+    search_fields = ["name", "slug", "repository_url"]
     prepopulated_fields = {"slug": ["name"]}
+    fields = [*AUDITED_FIELDS, "sync_status", "synced_at", "sync_error"]
+    readonly_fields = ["sync_status", "synced_at", "sync_error"]
 
     def save_model(self, request, obj, form, change):
         values = {name: form.cleaned_data[name] for name in AUDITED_FIELDS}

@@ -1,18 +1,54 @@
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from .models import Project
+from .services import project_create, project_sync_request, project_update
 
 
 class ProjectSerializer(serializers.ModelSerializer):
+    """A project and the state of its repository clone. Admins register and edit projects."""
+
     class Meta:
         model = Project
-        fields = ["id", "name", "slug", "created", "updated"]
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "repository_url",
+            "sync_status",
+            "sync_error",
+            "synced_at",
+            "created",
+            "updated",
+        ]
+        read_only_fields = ["sync_status", "sync_error", "synced_at", "created", "updated"]
+
+    def create(self, validated_data):
+        return project_create(actor=self.context["request"].user, **validated_data)
+
+    def update(self, instance, validated_data):
+        return project_update(
+            actor=self.context["request"].user, project=instance, **validated_data
+        )
 
 
-class ProjectViewSet(viewsets.ReadOnlyModelViewSet):
-    """Projects whose changes are tracked. Admins register them."""
+class ProjectViewSet(viewsets.ModelViewSet):
+    """Projects whose changes are tracked. Everyone reads; admins register, edit and sync."""
 
     queryset = Project.objects.all()
     serializer_class = ProjectSerializer
     lookup_field = "slug"
-    filterset_fields = ["slug"]
+    # Only what a SlugField can hold, so a slug PostgreSQL cannot even compare (one with a NUL)
+    # is a 404 rather than a 500.
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
+    filterset_fields = ["slug", "sync_status"]
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+
+    @extend_schema(request=None, responses={202: None})
+    @action(detail=True, methods=["post"])
+    def sync(self, request, slug=None):
+        """Ask a worker to fetch the project's repository now."""
+        project_sync_request(actor=request.user, project=self.get_object())
+        return Response(status=status.HTTP_202_ACCEPTED)

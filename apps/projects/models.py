@@ -2,12 +2,37 @@ from django.db import models
 
 from apps.core.models import TimeStampedModel
 
+from .git import validate_repository_url
+
+
+class SyncStatus(models.TextChoices):
+    NEVER = "never", "Never synced"
+    SYNCING = "syncing", "Syncing"
+    OK = "ok", "In sync"
+    FAILED = "failed", "Sync failed"
+
 
 class Project(TimeStampedModel):
-    """A Python service whose fixes are tracked."""
+    """A Python service whose fixes are tracked, and the git repository it lives in.
+
+    Workers keep a bare clone of the repository in their data folder; the sync fields say how
+    the last fetch went, so the project page can tell people why revisions cannot be resolved.
+    """
 
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=50, unique=True)
+    repository_url = models.CharField(
+        "repository",
+        max_length=2048,
+        blank=True,
+        help_text="https:// or ssh:// URL, user@host:path, or an absolute local path.",
+        validators=[validate_repository_url],
+    )
+    sync_status = models.CharField(
+        max_length=10, choices=SyncStatus.choices, default=SyncStatus.NEVER
+    )
+    sync_error = models.TextField(blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

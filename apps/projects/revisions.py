@@ -17,9 +17,15 @@ def validate_revision(value: str) -> None:
         return
     if len(value) > MAX_REVISION_LENGTH:
         raise ValidationError(f"A revision is at most {MAX_REVISION_LENGTH} characters.")
-    if _SHA.match(value):
+    # fullmatch: with match(), '$' also matches before a trailing newline.
+    if _SHA.fullmatch(value):
         return
-    if not _REF.match(value) or ".." in value or value.endswith((".lock", ".")) or "@{" in value:
+    if (
+        not _REF.fullmatch(value)
+        or ".." in value
+        or value.endswith((".lock", "."))
+        or "@{" in value
+    ):
         raise ValidationError(
             "%(value)s is not a commit SHA or a branch or tag name.", params={"value": value}
         )

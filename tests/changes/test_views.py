@@ -181,3 +181,10 @@ def test_detail_history_queries_do_not_grow_with_entries(as_user, reviewer, chan
         change_update(actor=reviewer, change=change, title=f"Title {i}")
     assert audit_history(change).count() == 50
     assert _queries(client, url) == few
+
+
+def test_errors_are_tied_to_their_fields_for_screen_readers(as_user, engineer, project):
+    page = as_user(engineer).post("/changes/new/", form_for(project, title="")).content.decode()
+    assert 'aria-invalid="true"' in page
+    assert 'aria-describedby="id_title_error"' in page
+    assert 'id="id_title_error"' in page

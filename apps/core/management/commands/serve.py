@@ -47,6 +47,10 @@ class Command(BaseCommand):
                 "default",
                 "--hostname",
                 "worker@%h",
+                # One host, one worker: it also runs the periodic tasks.
+                "--beat",
+                "--schedule",
+                str(settings.DATA_DIR / "celerybeat-schedule"),
             ],
         }
         # Each child leads its own process group, so stopping it reaches its own children

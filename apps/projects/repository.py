@@ -1,0 +1,150 @@
+"""A project's clone on this host: where it lives, one git job at a time, and checkouts.
+
+Each worker host keeps its own bare clone under the data folder. Work on a clone (clone, fetch,
+worktrees, tags) takes an exclusive file lock, so two tasks on one host never write to the same
+clone at once; reads (resolving a revision in a web request) need no lock.
+"""
+
+import contextlib
+import fcntl
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from . import git
+from .models import Project
+
+LOCK_TIMEOUT_SECONDS = 900
+
+
+def clone_path(project: Project) -> Path:
+    return settings.DATA_DIR / "repos" / f"{project.pk}.git"
+
+
+def has_clone(project: Project) -> bool:
+    return (clone_path(project) / "HEAD").exists()
+
+
+@contextlib.contextmanager
+def locked(project: Project, *, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[Path]:
+    """Hold this host's lock on the project's clone; yields the clone's path."""
+    path = clone_path(project)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock_file:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise git.GitError(
+                        f"The repository of {project} is busy; try again in a few minutes."
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield path
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def sync(project: Project, *, fresh: bool = False) -> None:
+    """Clone the project's repository, or fetch into the existing clone. Raises GitError.
+
+    `fresh` drops the existing clone first (the project's repository URL changed).
+    """
+    if not project.repository_url:
+        raise git.GitError(f"{project} has no repository.")
+    with locked(project) as path:
+        if fresh and path.exists():
+            shutil.rmtree(path)
+        if (path / "HEAD").exists():
+            git.fetch(path)
+        else:
+            if path.exists():
+                # A clone that never finished (or a corrupt one) is started again from scratch.
+                shutil.rmtree(path)
+            git.clone(project.repository_url, path)
+
+
+def worktree_root(worker: str) -> Path:
+    """Where one worker keeps its checkouts; everything here is stale when it starts."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", worker)
+    return settings.DATA_DIR / "worktrees" / safe
+
+
+@contextlib.contextmanager
+def checkout(project: Project, sha: str, *, worker: str) -> Iterator[Path]:
+    """Check `sha` out in a fresh worktree for the length of the block; always removed."""
+    dest = worktree_root(worker) / f"{project.pk}-{sha[:12]}-{uuid.uuid4().hex[:8]}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with locked(project) as path:
+        git.worktree_add(path, dest, sha)
+    try:
+        yield dest
+    finally:
+        with locked(project) as path:
+            git.worktree_remove(path, dest)
+
+
+def prune_worktrees(*, root: Path, older_than_seconds: float) -> list[Path]:
+    """Remove worktrees under `root` older than the threshold, in every project's clone."""
+    removed: list[Path] = []
+    if root.exists():
+        for project in Project.objects.exclude(repository_url=""):
+            if has_clone(project):
+                with locked(project) as path:
+                    removed += git.worktree_prune_stale(path, root, older_than_seconds)
+    return removed
+
+
+def clear_worker_worktrees(worker: str) -> list[Path]:
+    """At a worker's start, nothing it checked out before can still be in use: remove it all."""
+    root = worktree_root(worker)
+    removed = prune_worktrees(root=root, older_than_seconds=0)
+    if root.exists():
+        # Folders of a clone that has since gone belong to no repository any more.
+        for leftover in root.iterdir():
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed.append(leftover)
+    return removed
+
+
+class NoClone(Exception):
+    """This host has no clone of the project yet; a worker has to sync it first."""
+
+
+def resolve_revisions(project: Project, base: str, head: str) -> dict:
+    """Resolve the before/after names against this host's clone (read-only, no lock).
+
+    Returns base_sha, head_sha and, when both are given, the diffstat and commit log between
+    them. An unknown name raises ValidationError on that field; no clone raises NoClone.
+    """
+    if not has_clone(project):
+        raise NoClone(str(project))
+    path = clone_path(project)
+    shas, errors = {}, {}
+    for field, name in (("base_revision", base), ("head_revision", head)):
+        if not name:
+            shas[field] = ""
+            continue
+        try:
+            shas[field] = git.resolve(path, name)
+        except git.GitError as exc:
+            when = project.synced_at.strftime("%Y-%m-%d %H:%M UTC") if project.synced_at else "?"
+            # People know the project, not where some worker keeps its clone.
+            reason = str(exc).replace(str(path), f"the repository of {project}").rstrip(".")
+            errors[field] = f"{reason} (as of the last sync, {when})."
+    if errors:
+        raise ValidationError(errors)
+    result = {"base_sha": shas["base_revision"], "head_sha": shas["head_revision"]}
+    if base and head:
+        result["files"] = git.diff_stats(path, result["base_sha"], result["head_sha"])
+        result["commits"] = git.commit_log(path, result["base_sha"], result["head_sha"])
+    return result
