@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(PY) manage.py bootstrap --url http://$(HOST):$(PORT)
+	$(PY) manage.py bootstrap --demo --url http://$(HOST):$(PORT)
 	exec $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 # Debian's chromium drives the browser tests; nothing downloads a browser of its own.

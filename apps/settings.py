@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.projects",
     "apps.changes",
+    "apps.measurements",
 ]
 
 MIDDLEWARE = [
@@ -267,10 +268,17 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A measurement whose worker has not heart-beaten for its profile's timeout plus this long is
+# handed to another worker.
+MEASUREMENT_HEARTBEAT_GRACE_SECONDS = env_int("MEASUREMENT_HEARTBEAT_GRACE_SECONDS", 120)
 CELERY_BEAT_SCHEDULE = {
     "sync-repositories": {
         "task": "apps.projects.tasks.sync_all_projects",
         "schedule": env_int("REPOSITORY_SYNC_SECONDS", 300),
+    },
+    "reconcile-measurements": {
+        "task": "apps.measurements.tasks.reconcile_measurements",
+        "schedule": 60,
     },
     "prune-stale-worktrees": {
         "task": "apps.projects.tasks.prune_stale_worktrees",

@@ -7,11 +7,14 @@ from rest_framework.routers import DefaultRouter
 
 from apps.changes.api import ChangeViewSet
 from apps.core import health
+from apps.measurements.api import MeasurementViewSet, ProfileViewSet
 from apps.projects.api import ProjectViewSet
 
 router = DefaultRouter()
 router.register("changes", ChangeViewSet, basename="change")
 router.register("projects", ProjectViewSet, basename="project")
+router.register("profiles", ProfileViewSet, basename="profile")
+router.register("measurements", MeasurementViewSet, basename="measurement")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="changes:list", permanent=False)),
@@ -22,6 +25,7 @@ urlpatterns = [
     path("account/", include("apps.accounts.urls")),
     path("changes/", include("apps.changes.urls")),
     path("projects/", include("apps.projects.urls")),
+    path("measurements/", include("apps.measurements.urls")),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

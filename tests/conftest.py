@@ -101,8 +101,8 @@ def worker(transactional_db, settings, tmp_path):
         app.control.purge(connection=conn)
     started = []
 
-    def start(include: tuple[str, ...] = ()) -> Worker:
-        w = Worker("fixledger-test@%h", tmp_path / "worker.log", include).start()
+    def start(include=(), queues=("default",), env=None) -> Worker:
+        w = Worker("fixledger-test@%h", tmp_path / "worker.log", include, queues, env).start()
         started.append(w)
         return w
 

@@ -27,15 +27,24 @@ def database_url() -> str:
 class Worker:
     """Start, kill and restart one worker; its whole process group goes at the end."""
 
-    def __init__(self, name: str, log_path: Path, include: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        name: str,
+        log_path: Path,
+        include: tuple[str, ...] = (),
+        queues: tuple[str, ...] = ("default",),
+        env: dict[str, str] | None = None,
+    ):
         self.name = name
         self.log_path = log_path
         self.include = include
+        self.queues = queues
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
 
     def argv(self) -> list[str]:
         argv = [sys.executable, "-m", "celery", "--app", "apps", "worker"]
-        argv += ["--concurrency", "1", "--queues", "default", "--loglevel", "INFO"]
+        argv += ["--concurrency", "1", "--queues", ",".join(self.queues), "--loglevel", "INFO"]
         argv += ["--hostname", self.name, "--without-mingle", "--without-gossip"]
         for module in self.include:
             argv += ["--include", module]
@@ -48,6 +57,7 @@ class Worker:
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             # The import-time data folder holds the filesystem broker's queues.
             "FIXLEDGER_DATA_DIR": str(configured.DATA_DIR),
+            **self.env,
         }
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("a") as log:

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Change
+from .models import DERIVED_FIELDS, Change
 from .services import EDITABLE_FIELDS, change_create, change_update
 
 
@@ -13,17 +13,7 @@ class ChangeAdmin(admin.ModelAdmin):
     search_fields = ["title", "reason", "owner__username"]
     list_select_related = ["project", "owner"]
     raw_id_fields = ["owner"]
-    # Filled by the lifecycle and from the repository, never typed in.
-    readonly_fields = [
-        "status",
-        "base_sha",
-        "head_sha",
-        "diffstat",
-        "commits",
-        "revision_error",
-        "created",
-        "updated",
-    ]
+    readonly_fields = DERIVED_FIELDS
 
     def save_model(self, request, obj, form, change):
         values = {

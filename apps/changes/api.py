@@ -7,7 +7,7 @@ from apps.accounts.models import User
 from apps.projects.models import Project
 
 from . import selectors
-from .models import Change, parse_change_number
+from .models import DERIVED_FIELDS, Change, parse_change_number
 from .services import change_create, change_update
 from .validators import MAX_FILES, MAX_PATH_LENGTH, MAX_TAGS
 
@@ -68,16 +68,7 @@ class ChangeSerializer(serializers.ModelSerializer):
             "created",
             "updated",
         ]
-        read_only_fields = [
-            "status",
-            "base_sha",
-            "head_sha",
-            "diffstat",
-            "commits",
-            "revision_error",
-            "created",
-            "updated",
-        ]
+        read_only_fields = DERIVED_FIELDS
 
     @extend_schema_field(serializers.URLField())
     def get_url(self, obj) -> str:

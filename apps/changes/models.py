@@ -15,6 +15,19 @@ NUMBER_PREFIX = "FIX-"
 _NUMBER = re.compile(rf"^(?:{NUMBER_PREFIX})?([1-9][0-9]{{0,17}})$", re.IGNORECASE)
 
 
+# Filled by the change's lifecycle and from its repository: shown, never typed in.
+DERIVED_FIELDS = (
+    "status",
+    "base_sha",
+    "head_sha",
+    "diffstat",
+    "commits",
+    "revision_error",
+    "created",
+    "updated",
+)
+
+
 def parse_change_number(value: str) -> int | None:
     """The primary key behind `FIX-12` (or plain `12`); None for anything else."""
     match = _NUMBER.match(value.strip())

@@ -6,7 +6,7 @@ from django.db import transaction
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import require_role
-from apps.core.audit import audit_record, snapshot
+from apps.core.audit import audit_record, audit_update, snapshot
 from apps.projects.models import Project
 
 from .models import Change, ChangeStatus
@@ -133,14 +133,7 @@ def change_update(*, actor: User, change: Change, **fields) -> Change:
     locked.save()
     if needs_sync:
         _enqueue_sync(locked.project)
-    changed = [k for k in AUDITED_FIELDS if before[k] != after[k]]
-    audit_record(
-        actor=actor,
-        action="update",
-        obj=locked,
-        before={k: before[k] for k in changed},
-        after={k: after[k] for k in changed},
-    )
+    audit_update(actor=actor, obj=locked, before=before, after=after)
     return locked
 
 
@@ -158,15 +151,7 @@ def change_refresh_revisions(*, change: Change) -> Change:
     after = snapshot(locked, AUDITED_FIELDS)
     if before != after or previous_error != locked.revision_error:
         locked.save()
-    if before != after:
-        changed = [k for k in AUDITED_FIELDS if before[k] != after[k]]
-        audit_record(
-            actor=None,
-            action="update",
-            obj=locked,
-            before={k: before[k] for k in changed},
-            after={k: after[k] for k in changed},
-        )
+    audit_update(actor=None, obj=locked, before=before, after=after)
     return locked
 
 

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods
 from apps.accounts.roles import Role
 from apps.core.forms import add_service_errors
 from apps.core.htmx import htmx_target
+from apps.measurements.selectors import measurement_section
 
 from . import selectors
 from .forms import ChangeForm
@@ -43,6 +44,8 @@ def change_detail(request, pk: int):
         "can_edit": can_edit_change(request.user, change),
         "history": selectors.change_history(change) if tab == "history" else None,
     }
+    if tab == "overview":
+        context.update(measurement_section(change))
     return render(request, "changes/detail.html", context)
 
 

@@ -50,6 +50,20 @@ def audit_record(
     )
 
 
+def audit_update(*, actor, obj: models.Model, before: dict, after: dict) -> AuditEntry | None:
+    """Record an update with only the fields whose values differ; nothing if none does."""
+    changed = [key for key in after if before.get(key) != after[key]]
+    if not changed:
+        return None
+    return audit_record(
+        actor=actor,
+        action="update",
+        obj=obj,
+        before={key: before.get(key) for key in changed},
+        after={key: after[key] for key in changed},
+    )
+
+
 def audit_history(obj: models.Model):
     """Audit entries of one object, newest first."""
     return AuditEntry.objects.filter(

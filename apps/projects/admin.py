@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from .models import Project
-from .services import AUDITED_FIELDS, project_create, project_update
+from .models import Environment, Project
+from .services import AUDITED_FIELDS, environment_save, project_create, project_update
 
 
 @admin.register(Project)
@@ -21,3 +21,11 @@ class ProjectAdmin(admin.ModelAdmin):
         else:
             saved = project_create(actor=request.user, **values)
         obj.pk = saved.pk
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(admin.ModelAdmin):
+    list_display = ["name", "description", "base_url"]
+
+    def save_model(self, request, obj, form, change):
+        environment_save(actor=request.user, environment=obj)

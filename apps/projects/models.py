@@ -39,3 +39,29 @@ class Project(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Environment(TimeStampedModel):
+    """A place where measurements run, e.g. `staging`: served by its own worker queue.
+
+    Only workers started on that environment's hosts consume `measure.<name>`, so a
+    measurement always runs where the service runs.
+    """
+
+    name = models.SlugField(max_length=50, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    base_url = models.URLField(
+        "base URL",
+        blank=True,
+        help_text="The running staging service, if HTTP probes may target it.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def queue(self) -> str:
+        return f"measure.{self.name}"

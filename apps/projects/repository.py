@@ -80,9 +80,13 @@ def worktree_root(worker: str) -> Path:
 
 
 @contextlib.contextmanager
-def checkout(project: Project, sha: str, *, worker: str) -> Iterator[Path]:
-    """Check `sha` out in a fresh worktree for the length of the block; always removed."""
-    dest = worktree_root(worker) / f"{project.pk}-{sha[:12]}-{uuid.uuid4().hex[:8]}"
+def checkout(project: Project, sha: str, *, worker: str, name: str | None = None) -> Iterator[Path]:
+    """Check `sha` out in a fresh worktree for the length of the block; always removed.
+
+    `name` fixes the folder's name, for passes that need two revisions at one path in turn.
+    """
+    name = name or f"{project.pk}-{sha[:12]}-{uuid.uuid4().hex[:8]}"
+    dest = worktree_root(worker) / name
     dest.parent.mkdir(parents=True, exist_ok=True)
     with locked(project) as path:
         git.worktree_add(path, dest, sha)

@@ -5,9 +5,10 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import require_role
-from apps.core.audit import audit_record, snapshot
+from apps.core.audit import audit_record, audit_update, snapshot
+from apps.core.services import record_save
 
-from .models import Project, SyncStatus
+from .models import Environment, Project, SyncStatus
 
 AUDITED_FIELDS = ["name", "slug", "repository_url"]
 
@@ -51,7 +52,7 @@ def project_update(*, actor: User, project: Project, **fields) -> Project:
             # A new repository is cloned afresh; the old clone's state says nothing about it.
             locked.sync_status, locked.sync_error, locked.synced_at = SyncStatus.NEVER, "", None
         locked.save()
-        audit_record(actor=actor, action="update", obj=locked, before=before, after=after)
+        audit_update(actor=actor, obj=locked, before=before, after=after)
         if locked.repository_url and before["repository_url"] != after["repository_url"]:
             _enqueue_sync(locked, fresh=True)
     return locked
@@ -76,3 +77,13 @@ def project_record_sync(*, project: Project, error: str = "") -> None:
     Project.objects.filter(pk=project.pk).update(**values)
     for name, value in values.items():
         setattr(project, name, value)
+
+
+ENVIRONMENT_FIELDS = ["name", "description", "base_url"]
+
+
+def environment_save(*, actor: User | None, environment: Environment) -> Environment:
+    """Register or edit an environment. `actor=None` is the system (demo seeding)."""
+    if actor is not None:
+        require_role(actor, Role.ADMIN, doing="register environments")
+    return record_save(actor=actor, obj=environment, fields=ENVIRONMENT_FIELDS)

@@ -25,7 +25,12 @@ def project_list(request):
 def project_detail(request, slug: str):
     project = get_object_or_404(Project, slug=slug)
     recent = project.changes.select_related("owner")[:RECENT_CHANGES]
-    return render(request, "projects/detail.html", {"project": project, "recent": recent})
+    profiles = project.profiles.select_related("environment")
+    return render(
+        request,
+        "projects/detail.html",
+        {"project": project, "recent": recent, "profiles": profiles},
+    )
 
 
 def _require_admin(request) -> None:

@@ -7,23 +7,25 @@ from django.db import transaction
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import user_set_role
-from apps.projects.models import Project
-from apps.projects.services import project_create
+from apps.measurements.demo import seed_demo
 
 PASSWORD_FILE = "initial-admin-password"  # noqa: S105 (a file name)
 
 
 class Command(BaseCommand):
     help = (
-        "Make a fresh install usable: an admin account (password written to the data folder) "
-        "and a sample project. Does nothing to an install that already has users."
+        "Make a fresh install usable: an admin account (password written to the data folder); "
+        "with --demo, a demo project with a leaking revision, its fix, a profile and a change."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--url", default=settings.SITE_URL, help="where fixledger is served")
+        parser.add_argument(
+            "--demo", action="store_true", help="also create the demo project (once)"
+        )
 
     @transaction.atomic
-    def handle(self, *args, url, **options):
+    def handle(self, *args, url, demo, **options):
         password_file = settings.DATA_DIR / PASSWORD_FILE
         if not User.objects.exists():
             password = secrets.token_urlsafe(12)
@@ -31,8 +33,9 @@ class Command(BaseCommand):
             user_set_role(actor=None, user=admin, role=Role.ADMIN)
             password_file.write_text(password + "\n")
             password_file.chmod(0o600)
-        if not Project.objects.exists():
-            project_create(actor=None, name="Sample service", slug="sample")
+        admin = User.objects.filter(is_superuser=True).order_by("pk").first()
+        if demo and admin is not None:
+            seed_demo(owner=admin)
         self.stdout.write(f"\nfixledger is starting at {url}/")
         if password_file.exists():
             self.stdout.write(

@@ -44,7 +44,7 @@ class Command(BaseCommand):
                 "--loglevel",
                 "INFO",
                 "--queues",
-                "default",
+                ",".join(["default", *_measurement_queues()]),
                 "--hostname",
                 "worker@%h",
                 # One host, one worker: it also runs the periodic tasks.
@@ -95,3 +95,10 @@ class Command(BaseCommand):
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
+
+
+def _measurement_queues() -> list[str]:
+    """On one host, the one worker measures for every environment registered."""
+    from apps.projects.models import Environment
+
+    return [env.queue for env in Environment.objects.all()]

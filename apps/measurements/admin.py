@@ -1,0 +1,42 @@
+from django.contrib import admin
+
+from .models import Measurement, Profile, Run
+from .services import profile_save
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    """Profiles are the only commands workers run; saving goes through the audited service."""
+
+    list_display = ["name", "project", "environment", "runs_per_side", "calibrated_at"]
+    list_filter = ["project", "environment"]
+    readonly_fields = ["resolution", "calibrated_at", "created", "updated"]
+
+    def save_model(self, request, obj, form, change):
+        profile_save(actor=request.user, profile=obj)
+
+
+class RunInline(admin.TabularInline):
+    model = Run
+    fields = ["sequence", "side", "warmup", "status", "peak_rss_bytes", "wall_seconds", "failure"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Measurement)
+class MeasurementAdmin(admin.ModelAdmin):
+    """Read-only: measurements are written by workers."""
+
+    list_display = ["pk", "change", "profile", "kind", "status", "runs_done", "runs_planned"]
+    list_filter = ["status", "kind"]
+    inlines = [RunInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,92 @@
+"""What a worker does with one measurement: check out, set up, run interleaved, conclude."""
+
+import contextlib
+import logging
+from pathlib import Path
+
+from apps.projects import git, repository
+
+from .attribution import attribute, is_python_command
+from .models import Measurement, Run, RunStatus, Side
+from .services import (
+    measurement_claim,
+    measurement_fail,
+    measurement_finish,
+    measurement_heartbeat,
+    measurement_record_attribution,
+    run_claim,
+    run_finish,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _runner():
+    from .runner import CommandRunner
+
+    return CommandRunner()
+
+
+def execute(*, measurement_id: int, worker: str) -> None:
+    measurement = measurement_claim(measurement_id=measurement_id, worker=worker)
+    if measurement is None:
+        return  # someone live holds it, or it is over: a second delivery does nothing
+    try:
+        _execute(measurement, worker)
+    except git.GitError as exc:
+        measurement_fail(measurement_id=measurement.pk, error=str(exc))
+    except Exception as exc:
+        log.exception("measurement %s failed", measurement.pk)
+        measurement_fail(measurement_id=measurement.pk, error=f"Internal error: {exc}")
+        raise
+
+
+def _execute(measurement: Measurement, worker: str) -> None:
+    profile = measurement.profile
+    project = profile.project
+    if not measurement_heartbeat(measurement=measurement, phase="syncing the repository"):
+        return
+    if not repository.has_clone(project):
+        repository.sync(project)
+    runner = _runner()
+    limits = {
+        "timeout": float(profile.timeout_seconds),
+        "memory_limit_bytes": profile.memory_limit_mb * 1024 * 1024
+        if profile.memory_limit_mb
+        else None,
+    }
+    with contextlib.ExitStack() as stack:
+        trees: dict[str, Path] = {}
+        for side, sha in ((Side.BEFORE, measurement.base_sha), (Side.AFTER, measurement.head_sha)):
+            if not measurement_heartbeat(measurement=measurement, phase=f"checking out {side}"):
+                return
+            trees[side] = stack.enter_context(repository.checkout(project, sha, worker=worker))
+        if profile.setup_argv:
+            for side, tree in trees.items():
+                if not measurement_heartbeat(measurement=measurement, phase=f"setting up {side}"):
+                    return
+                setup = runner.run(profile.setup_argv, cwd=tree, env=profile.env, **limits)
+                if not setup.ok:
+                    measurement_fail(
+                        measurement_id=measurement.pk,
+                        error=f"The setup step failed on the {side} revision: {setup.failure}."
+                        f"\n{setup.output_tail[-1000:]}",
+                    )
+                    return
+        pending = Run.objects.filter(measurement=measurement, status=RunStatus.PENDING)
+        for run in pending.order_by("sequence"):
+            phase = f"{'warm-up' if run.warmup else 'run'} {run.sequence + 1} ({run.side})"
+            if not measurement_heartbeat(measurement=measurement, phase=phase):
+                return
+            if not run_claim(run=run):
+                continue
+            result = runner.run(profile.argv, cwd=trees[run.side], env=profile.env, **limits)
+            run_finish(run=run, result=result)
+    if profile.attribution and is_python_command(profile.argv):
+        if not measurement_heartbeat(measurement=measurement, phase="attributing allocations"):
+            return
+        measurement_record_attribution(
+            measurement=measurement, sites=attribute(measurement, runner, worker=worker)
+        )
+    if measurement_heartbeat(measurement=measurement, phase="computing the verdict"):
+        measurement_finish(measurement=measurement)

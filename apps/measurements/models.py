@@ -1,0 +1,183 @@
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from apps.changes.models import Change
+from apps.core.models import TimeStampedModel
+from apps.projects.models import Environment, Project
+
+from .validators import validate_argv, validate_env, validate_optional_argv
+
+
+class Profile(TimeStampedModel):
+    """An admin-defined measurement recipe: the only commands a worker will ever run."""
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="profiles")
+    name = models.CharField(max_length=100)
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="profiles")
+    argv = models.JSONField(
+        "command",
+        validators=[validate_argv],
+        help_text='Run in the checked-out revision, without a shell: ["python", "bench.py"].',
+    )
+    setup_argv = models.JSONField(
+        "setup command",
+        default=list,
+        blank=True,
+        validators=[validate_optional_argv],
+        help_text="Run once per revision before measuring, not measured (e.g. building).",
+    )
+    env = models.JSONField(
+        "environment variables", default=dict, blank=True, validators=[validate_env]
+    )
+    runs_per_side = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(5), MaxValueValidator(100)]
+    )
+    warmups = models.PositiveSmallIntegerField(
+        default=1, validators=[MaxValueValidator(10)], help_text="Runs per side, discarded."
+    )
+    timeout_seconds = models.PositiveIntegerField(
+        default=300, validators=[MinValueValidator(1), MaxValueValidator(6 * 3600)]
+    )
+    memory_limit_mb = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Kill a run whose process tree grows past this."
+    )
+    attribution = models.BooleanField(
+        "allocation attribution",
+        default=False,
+        help_text="Python commands: a separate tracemalloc pass shows which lines changed.",
+    )
+    # Filled by calibration (an A/A measurement): the smallest change per metric it detects.
+    resolution = models.JSONField(default=dict, blank=True)
+    calibrated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="profile_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} · {self.name}"
+
+
+class MeasurementKind(models.TextChoices):
+    COMPARE = "compare", "Before/after"
+    CALIBRATE = "calibrate", "Calibration (A/A)"
+
+
+class MeasurementStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = (MeasurementStatus.QUEUED, MeasurementStatus.RUNNING)
+
+
+class Measurement(TimeStampedModel):
+    """One before/after comparison under one profile, made of interleaved runs.
+
+    The row is the source of truth for the work: a worker claims it with a conditional update
+    and keeps `heartbeat_at` fresh; beat hands it to another worker when the heartbeat stops.
+    """
+
+    change = models.ForeignKey(
+        Change, null=True, blank=True, on_delete=models.CASCADE, related_name="measurements"
+    )
+    profile = models.ForeignKey(Profile, on_delete=models.PROTECT, related_name="measurements")
+    kind = models.CharField(
+        max_length=10, choices=MeasurementKind.choices, default=MeasurementKind.COMPARE
+    )
+    status = models.CharField(
+        max_length=10, choices=MeasurementStatus.choices, default=MeasurementStatus.QUEUED
+    )
+    phase = models.CharField(max_length=100, default="waiting for a worker")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    base_sha = models.CharField(max_length=64)
+    head_sha = models.CharField(max_length=64)
+    runs_planned = models.PositiveIntegerField(default=0)
+    runs_done = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    # One stats.Comparison.as_dict() per metric, in display order.
+    results = models.JSONField(default=list, blank=True)
+    expectation = models.CharField(max_length=20, blank=True)
+    attribution = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # Beat: active measurements whose worker stopped heart-beating.
+            models.Index(fields=["status", "heartbeat_at"], name="measurement_stale_idx"),
+            # The change page: its measurements, newest first.
+            models.Index(fields=["change", "-id"], name="measurement_change_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"measurement {self.pk} of {self.change or self.profile}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def percent_done(self) -> int:
+        return round(100 * self.runs_done / self.runs_planned) if self.runs_planned else 0
+
+
+class Side(models.TextChoices):
+    BEFORE = "before", "Before"
+    AFTER = "after", "After"
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Run(models.Model):
+    """One execution of the profile's command on one revision, with what it measured."""
+
+    measurement = models.ForeignKey(Measurement, on_delete=models.CASCADE, related_name="runs")
+    sequence = models.PositiveIntegerField(help_text="Position in the interleaved plan.")
+    side = models.CharField(max_length=6, choices=Side.choices)
+    warmup = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.PENDING)
+    attempt = models.PositiveSmallIntegerField(default=0)
+    exit_code = models.IntegerField(null=True, blank=True)
+    failure = models.CharField(max_length=300, blank=True)
+    wall_seconds = models.FloatField(null=True, blank=True)
+    user_seconds = models.FloatField(null=True, blank=True)
+    system_seconds = models.FloatField(null=True, blank=True)
+    peak_rss_bytes = models.BigIntegerField(null=True, blank=True)
+    rss_at_floor = models.BooleanField(default=False)
+    rss_timeline = models.JSONField(default=list, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    output_tail = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["measurement", "sequence"]
+        constraints = [
+            # A redelivered task finds the run already there: results are never duplicated.
+            models.UniqueConstraint(fields=["measurement", "sequence"], name="run_unique_seq"),
+        ]
+        indexes = [
+            # The executor: the next pending run of a measurement.
+            models.Index(fields=["measurement", "status", "sequence"], name="run_next_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.sequence} ({self.side}) of measurement {self.measurement_id}"

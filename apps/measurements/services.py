@@ -1,0 +1,421 @@
+"""Writes on measurements: what people ask for, and what workers report back.
+
+Reliability rests on the rows here, not on the broker: a measurement and all its planned runs
+are created in the request's transaction and published on commit; a worker claims the
+measurement with a conditional update, claims each run the same way, and writes each result
+only over a run it holds, so a redelivered task resumes where the last one stopped and never
+duplicates a result.
+"""
+
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.accounts.roles import Role
+from apps.accounts.services import require_role
+from apps.changes.models import Change, ChangeStatus
+from apps.changes.services import can_edit_change
+from apps.core.audit import audit_record
+from apps.core.services import record_save
+from apps.projects import repository
+
+from . import stats
+from .models import (
+    ACTIVE_STATUSES,
+    Measurement,
+    MeasurementKind,
+    MeasurementStatus,
+    Profile,
+    Run,
+    RunStatus,
+    Side,
+)
+
+MAX_ATTEMPTS = 3
+
+
+def plan_sides(*, runs_per_side: int, warmups: int, seed: int) -> list[tuple[str, bool]]:
+    """The order of runs: warm-ups, then randomised before/after blocks.
+
+    Each block holds one run of each side in a random order, so drift over time (a warming
+    disk cache, a noisy neighbour) falls on both sides alike, and neither side always runs
+    first.
+    """
+    rng = random.Random(seed)  # noqa: S311 (an experimental design, not a secret)
+    order = [(side, True) for _ in range(warmups) for side in (Side.BEFORE, Side.AFTER)]
+    for _ in range(runs_per_side):
+        block = [Side.BEFORE, Side.AFTER]
+        rng.shuffle(block)
+        order += [(side, False) for side in block]
+    return order
+
+
+def _create(*, actor, profile: Profile, change: Change | None, kind, base_sha, head_sha):
+    measurement = Measurement.objects.create(
+        change=change,
+        profile=profile,
+        kind=kind,
+        requested_by=actor,
+        base_sha=base_sha,
+        head_sha=head_sha,
+    )
+    sides = plan_sides(
+        runs_per_side=profile.runs_per_side, warmups=profile.warmups, seed=measurement.pk
+    )
+    Run.objects.bulk_create(
+        Run(measurement=measurement, sequence=i, side=side, warmup=warmup)
+        for i, (side, warmup) in enumerate(sides)
+    )
+    measurement.runs_planned = len(sides)
+    measurement.save(update_fields=["runs_planned"])
+    audit_record(
+        actor=actor,
+        action="measure",
+        obj=change or profile,
+        after={"profile": str(profile), "kind": kind, "base": base_sha, "head": head_sha},
+    )
+    transaction.on_commit(lambda: enqueue(measurement))
+    return measurement
+
+
+def enqueue(measurement: Measurement) -> None:
+    from .tasks import measure
+
+    measure.apply_async(args=[measurement.pk], queue=measurement.profile.environment.queue)
+
+
+@transaction.atomic
+def measurement_request(*, actor: User, change: Change, profile: Profile) -> Measurement:
+    """Measure `change` before and after under `profile`, on the profile's environment."""
+    if not can_edit_change(actor, change):
+        raise PermissionDenied("Only the change's owner, a reviewer or an admin may measure it.")
+    change = Change.objects.select_for_update().get(pk=change.pk)
+    if profile.project_id != change.project_id:
+        raise ValidationError({"profile": f"{profile} measures another project."})
+    if not (change.base_sha and change.head_sha):
+        raise ValidationError(
+            {"profile": "Resolve the before and after revisions first: both must be commits."}
+        )
+    if change.status in (ChangeStatus.SHIPPED, ChangeStatus.ROLLED_BACK):
+        raise ValidationError({"profile": f"{change.number} has shipped; file a new change."})
+    if change.measurements.filter(profile=profile, status__in=ACTIVE_STATUSES).exists():
+        raise ValidationError({"profile": "This profile is already measuring this change."})
+    measurement = _create(
+        actor=actor,
+        profile=profile,
+        change=change,
+        kind=MeasurementKind.COMPARE,
+        base_sha=change.base_sha,
+        head_sha=change.head_sha,
+    )
+    if change.status != ChangeStatus.MEASURING:
+        Change.objects.filter(pk=change.pk).update(status=ChangeStatus.MEASURING)
+    return measurement
+
+
+@transaction.atomic
+def measurement_calibrate(*, actor: User, profile: Profile, revision: str = "HEAD") -> Measurement:
+    """An A/A measurement: the same commit on both sides tells what the profile can resolve."""
+    require_role(actor, Role.ENGINEER, doing="calibrate profiles")
+    try:
+        found = repository.resolve_revisions(profile.project, revision or "HEAD", "")
+    except repository.NoClone:
+        raise ValidationError({"revision": "The repository is not synced yet."}) from None
+    except ValidationError as exc:
+        raise ValidationError({"revision": exc.messages}) from None
+    if profile.measurements.filter(
+        kind=MeasurementKind.CALIBRATE, status__in=ACTIVE_STATUSES
+    ).exists():
+        raise ValidationError({"revision": "This profile is already being calibrated."})
+    return _create(
+        actor=actor,
+        profile=profile,
+        change=None,
+        kind=MeasurementKind.CALIBRATE,
+        base_sha=found["base_sha"],
+        head_sha=found["base_sha"],
+    )
+
+
+@transaction.atomic
+def measurement_cancel(*, actor: User, measurement: Measurement) -> None:
+    allowed = (
+        can_edit_change(actor, measurement.change)
+        if measurement.change
+        else actor.has_role(Role.ENGINEER)
+    )
+    if not allowed:
+        raise PermissionDenied("Only the change's owner, a reviewer or an admin may cancel.")
+    cancelled = Measurement.objects.filter(pk=measurement.pk, status__in=ACTIVE_STATUSES).update(
+        status=MeasurementStatus.CANCELLED, phase="cancelled", finished_at=timezone.now()
+    )
+    if cancelled:
+        audit_record(actor=actor, action="cancel", obj=measurement.change or measurement.profile)
+        _settle_change(measurement.change_id)
+
+
+PROFILE_FIELDS = [
+    "project",
+    "name",
+    "environment",
+    "argv",
+    "setup_argv",
+    "env",
+    "runs_per_side",
+    "warmups",
+    "timeout_seconds",
+    "memory_limit_mb",
+    "attribution",
+]
+
+
+def profile_save(*, actor: User | None, profile: Profile) -> Profile:
+    """Define or edit a profile: only admins decide what workers run. `None` is the system."""
+    if actor is not None:
+        require_role(actor, Role.ADMIN, doing="define measurement profiles")
+    return record_save(actor=actor, obj=profile, fields=PROFILE_FIELDS)
+
+
+# --- what workers report --------------------------------------------------------------------
+
+
+def _stale_before(measurement: Measurement):
+    # A worker heart-beats between runs, and one run may take up to the profile's timeout.
+    grace = settings.MEASUREMENT_HEARTBEAT_GRACE_SECONDS
+    return timezone.now() - timedelta(seconds=measurement.profile.timeout_seconds + grace)
+
+
+def measurement_claim(*, measurement_id: int, worker: str) -> Measurement | None:
+    """Take the measurement for `worker`, or None if someone live holds it or it is over.
+
+    A queued measurement, or a running one whose worker stopped heart-beating, can be taken;
+    the conditional update lets exactly one of any number of deliveries win.
+    """
+    measurement = Measurement.objects.select_related("profile").filter(pk=measurement_id).first()
+    if measurement is None or not measurement.is_active:
+        return None
+    if measurement.attempts >= MAX_ATTEMPTS:
+        measurement_fail(
+            measurement_id=measurement_id,
+            error=f"Gave up after {MAX_ATTEMPTS} attempts: the workers running it kept dying.",
+        )
+        return None
+    now = timezone.now()
+    claimable = Q(status=MeasurementStatus.QUEUED) | Q(
+        status=MeasurementStatus.RUNNING, heartbeat_at__lt=_stale_before(measurement)
+    )
+    with transaction.atomic():
+        won = Measurement.objects.filter(claimable, pk=measurement_id).update(
+            status=MeasurementStatus.RUNNING,
+            worker=worker,
+            heartbeat_at=now,
+            attempts=F("attempts") + 1,
+            phase="starting",
+        )
+        if not won:
+            return None
+        Measurement.objects.filter(pk=measurement_id, started_at__isnull=True).update(
+            started_at=now
+        )
+        # Runs the previous worker started never finished: their results were never written.
+        Run.objects.filter(measurement_id=measurement_id, status=RunStatus.RUNNING).update(
+            status=RunStatus.PENDING, started_at=None
+        )
+    return Measurement.objects.select_related(
+        "profile__project", "profile__environment", "change"
+    ).get(pk=measurement_id)
+
+
+def measurement_heartbeat(*, measurement: Measurement, phase: str) -> bool:
+    """Say the worker is alive; False means stop: cancelled, or taken over by another worker."""
+    return bool(
+        Measurement.objects.filter(
+            pk=measurement.pk, status=MeasurementStatus.RUNNING, worker=measurement.worker
+        ).update(heartbeat_at=timezone.now(), phase=phase)
+    )
+
+
+def run_claim(*, run: Run) -> bool:
+    return bool(
+        Run.objects.filter(pk=run.pk, status=RunStatus.PENDING).update(
+            status=RunStatus.RUNNING, attempt=F("attempt") + 1, started_at=timezone.now()
+        )
+    )
+
+
+def run_finish(*, run: Run, result) -> bool:
+    """Store a run's result, once: only over a run this worker still holds."""
+    values = {
+        "status": RunStatus.DONE if result.ok else RunStatus.FAILED,
+        "exit_code": result.exit_code,
+        "failure": result.failure[:300],
+        "wall_seconds": result.wall_seconds,
+        "user_seconds": result.user_seconds,
+        "system_seconds": result.system_seconds,
+        "peak_rss_bytes": result.peak_rss_bytes,
+        "rss_at_floor": result.rss_at_floor,
+        "rss_timeline": [list(point) for point in result.rss_timeline],
+        "metrics": {name: [value, unit] for name, (value, unit) in result.metrics.items()},
+        "output_tail": result.output_tail,
+        "finished_at": timezone.now(),
+    }
+    with transaction.atomic():
+        stored = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(**values)
+        if stored:
+            finished = Run.objects.filter(
+                measurement_id=run.measurement_id, status__in=[RunStatus.DONE, RunStatus.FAILED]
+            ).count()
+            Measurement.objects.filter(pk=run.measurement_id).update(runs_done=finished)
+    return bool(stored)
+
+
+def measurement_record_attribution(*, measurement: Measurement, sites: list[dict]) -> None:
+    Measurement.objects.filter(
+        pk=measurement.pk, status=MeasurementStatus.RUNNING, worker=measurement.worker
+    ).update(attribution=sites)
+
+
+def measurement_fail(*, measurement_id: int, error: str) -> None:
+    with transaction.atomic():
+        failed = Measurement.objects.filter(pk=measurement_id, status__in=ACTIVE_STATUSES).update(
+            status=MeasurementStatus.FAILED,
+            phase="failed",
+            error=error[:2000],
+            finished_at=timezone.now(),
+        )
+        if failed:
+            measurement = Measurement.objects.select_related("change", "profile").get(
+                pk=measurement_id
+            )
+            audit_record(
+                actor=None,
+                action="measurement failed",
+                obj=measurement.change or measurement.profile,
+                after={"error": error[:500]},
+            )
+            _settle_change(measurement.change_id)
+
+
+BUILTIN_METRICS = [
+    # key, label, unit, Run field
+    ("peak_rss", "peak RSS", "bytes", "peak_rss_bytes"),
+    ("wall", "wall time", "s", "wall_seconds"),
+    ("user_cpu", "user CPU", "s", "user_seconds"),
+    ("system_cpu", "system CPU", "s", "system_seconds"),
+]
+
+
+def compare_runs(runs: list[Run], *, calibrated: dict | None = None) -> list[stats.Comparison]:
+    """One comparison per metric over the measured (not warm-up) runs."""
+    measured = [r for r in runs if not r.warmup]
+    ok = [r for r in measured if r.status == RunStatus.DONE]
+    failed = len(measured) - len(ok)
+    results = []
+    series = [(key, label, unit, field) for key, label, unit, field in BUILTIN_METRICS]
+    custom = sorted({name for r in ok for name in r.metrics})
+    for key, label, unit, field in series:
+        before = [getattr(r, field) for r in ok if r.side == Side.BEFORE]
+        after = [getattr(r, field) for r in ok if r.side == Side.AFTER]
+        results.append(_compare(key, label, unit, before, after, failed, calibrated))
+    for name in custom:
+        unit = next(r.metrics[name][1] for r in ok if name in r.metrics)
+        before = [r.metrics[name][0] for r in ok if r.side == Side.BEFORE and name in r.metrics]
+        after = [r.metrics[name][0] for r in ok if r.side == Side.AFTER and name in r.metrics]
+        results.append(_compare(name, name, unit, before, after, failed, calibrated))
+    return results
+
+
+def _compare(key, label, unit, before, after, failed, calibrated) -> stats.Comparison:
+    # Throughput-like units ("req/s") improve upwards; everything else measured here downwards.
+    return stats.compare(
+        [float(v) for v in before if v is not None],
+        [float(v) for v in after if v is not None],
+        metric=key,
+        unit=unit,
+        lower_is_better=not unit.endswith("/s"),
+        failed_runs=failed,
+        calibrated_noise=(calibrated or {}).get(key, {}).get("noise"),
+    )
+
+
+@transaction.atomic
+def measurement_finish(*, measurement: Measurement) -> None:
+    """Compute the verdicts from the stored runs and close the measurement."""
+    # Only the measurement row: a calibration has no change, and PostgreSQL cannot lock the
+    # nullable side of an outer join.
+    locked = (
+        Measurement.objects.select_for_update(of=("self",))
+        .select_related("profile", "change")
+        .get(pk=measurement.pk)
+    )
+    if locked.status != MeasurementStatus.RUNNING or locked.worker != measurement.worker:
+        return
+    profile = locked.profile
+    comparisons = compare_runs(
+        list(locked.runs.all()),
+        calibrated=None if locked.kind == MeasurementKind.CALIBRATE else profile.resolution,
+    )
+    locked.results = [c.as_dict() for c in comparisons]
+    if locked.change is not None:
+        expectation = stats.parse_expectation(locked.change.expected_result)
+        if expectation is not None:
+            match = next((c for c in comparisons if c.metric == expectation.metric), None)
+            locked.expectation = stats.check_expectation(expectation, match)
+    locked.status = MeasurementStatus.DONE
+    locked.phase = "done"
+    locked.finished_at = timezone.now()
+    locked.save()
+    if locked.kind == MeasurementKind.CALIBRATE:
+        Profile.objects.filter(pk=profile.pk).update(
+            resolution={
+                c.metric: {"noise": c.noise, "resolution": c.resolution, "unit": c.unit}
+                for c in comparisons
+            },
+            calibrated_at=locked.finished_at,
+        )
+    audit_record(
+        actor=None,
+        action="measured",
+        obj=locked.change or profile,
+        after={c.metric: c.verdict.value for c in comparisons},
+    )
+    _settle_change(locked.change_id)
+
+
+def _settle_change(change_id: int | None) -> None:
+    """A change leaves `measuring` when its last active measurement ends."""
+    if change_id is None:
+        return
+    if not Measurement.objects.filter(change_id=change_id, status__in=ACTIVE_STATUSES).exists():
+        Change.objects.filter(pk=change_id, status=ChangeStatus.MEASURING).update(
+            status=ChangeStatus.READY
+        )
+
+
+def measurements_reconcile(*, never_published_after: timedelta = timedelta(minutes=10)) -> int:
+    """Beat: publish again what a dead worker held, or what never reached the broker."""
+    now = timezone.now()
+    count = 0
+    for measurement in Measurement.objects.filter(status__in=ACTIVE_STATUSES).select_related(
+        "profile__environment"
+    ):
+        running_stale = (
+            measurement.status == MeasurementStatus.RUNNING
+            and measurement.heartbeat_at is not None
+            and measurement.heartbeat_at < _stale_before(measurement)
+        )
+        queued_stale = (
+            measurement.status == MeasurementStatus.QUEUED
+            and measurement.created < now - never_published_after
+        )
+        if running_stale or queued_stale:
+            # The claim decides who runs it; a duplicate message is harmless.
+            enqueue(measurement)
+            count += 1
+    return count

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "measurements"
+urlpatterns = [
+    path("<int:pk>/", views.measurement_detail, name="detail"),
+    path("<int:pk>/cancel/", views.measurement_cancel_view, name="cancel"),
+    path("profiles/<int:pk>/calibrate/", views.profile_calibrate, name="calibrate"),
+]

@@ -1,0 +1,284 @@
+"""Measuring a change: who may, what gets planned, and how a worker's reports are stored."""
+
+import sys
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
+
+from apps.changes.models import ChangeStatus
+from apps.changes.services import change_create
+from apps.measurements.execution import execute
+from apps.measurements.models import (
+    Measurement,
+    MeasurementStatus,
+    Profile,
+    Run,
+    RunStatus,
+    Side,
+)
+from apps.measurements.services import (
+    measurement_calibrate,
+    measurement_cancel,
+    measurement_request,
+    measurements_reconcile,
+    plan_sides,
+    profile_save,
+)
+
+from .conftest import make_profile
+
+
+def test_plan_interleaves_in_randomised_blocks():
+    plan = plan_sides(runs_per_side=10, warmups=1, seed=7)
+    assert plan[:2] == [(Side.BEFORE, True), (Side.AFTER, True)]
+    blocks = [plan[i : i + 2] for i in range(2, len(plan), 2)]
+    assert all({side for side, _ in block} == {Side.BEFORE, Side.AFTER} for block in blocks)
+    firsts = {block[0][0] for block in blocks}
+    assert firsts == {Side.BEFORE, Side.AFTER}, "neither side may always go first"
+    assert plan == plan_sides(runs_per_side=10, warmups=1, seed=7)
+
+
+def test_request_plans_every_run_and_publishes_on_commit(
+    engineer, demo_change, profile, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        measurement = measurement_request(actor=engineer, change=demo_change, profile=profile)
+    assert len(callbacks) == 1
+    assert measurement.runs_planned == 10
+    assert measurement.runs.count() == 10
+    assert measurement.base_sha == demo_change.base_sha
+    demo_change.refresh_from_db()
+    assert demo_change.status == ChangeStatus.MEASURING
+
+
+@pytest.mark.parametrize("persona", ["viewer", "other_engineer"])
+def test_only_owner_reviewers_and_admins_measure(request, persona, demo_change, profile):
+    with pytest.raises(PermissionDenied):
+        measurement_request(
+            actor=request.getfixturevalue(persona), change=demo_change, profile=profile
+        )
+    assert not Measurement.objects.exists()
+
+
+def test_unresolved_revisions_cannot_be_measured(engineer, demo_project, profile):
+    change = change_create(
+        actor=engineer, project=demo_project, title="t", reason="r", expected_result="e"
+    )
+    with pytest.raises(ValidationError, match="Resolve the before and after revisions"):
+        measurement_request(actor=engineer, change=change, profile=profile)
+
+
+def test_a_profile_of_another_project_is_refused(engineer, demo_change, environment, admin):
+    from apps.projects.services import project_create
+
+    other = project_create(actor=admin, name="Other", slug="other")
+    with pytest.raises(ValidationError, match="another project"):
+        measurement_request(
+            actor=engineer, change=demo_change, profile=make_profile(other, environment)
+        )
+
+
+def test_one_active_measurement_per_profile(engineer, demo_change, profile):
+    measurement_request(actor=engineer, change=demo_change, profile=profile)
+    with pytest.raises(ValidationError, match="already measuring"):
+        measurement_request(actor=engineer, change=demo_change, profile=profile)
+
+
+def test_only_admins_define_profiles(reviewer, demo_project, environment):
+    unsaved = Profile(project=demo_project, environment=environment, name="x", argv=["true"])
+    with pytest.raises(PermissionDenied):
+        profile_save(actor=reviewer, profile=unsaved)
+    assert not Profile.objects.filter(name="x").exists()
+
+
+@pytest.mark.parametrize("argv", ["python bench.py", [], [""], ["ok", 3], ["a\x00b"], ["x"] * 101])
+def test_profile_commands_must_be_argv_lists(admin, demo_project, environment, argv):
+    with pytest.raises(ValidationError):
+        make_profile(demo_project, environment, argv=argv)
+
+
+def test_measure_in_process(engineer, demo_change, profile, settings):
+    measurement = measurement_request(actor=engineer, change=demo_change, profile=profile)
+    execute(measurement_id=measurement.pk, worker="w1@test")
+    measurement.refresh_from_db()
+    assert measurement.status == MeasurementStatus.DONE, measurement.error
+    assert measurement.runs_done == measurement.runs_planned == 10
+    verdicts = {r["metric"]: r["verdict"] for r in measurement.results}
+    assert verdicts["peak_rss"] == "improved"
+    assert measurement.expectation == "met"
+    assert {r.status for r in measurement.runs.all()} == {RunStatus.DONE}
+    demo_change.refresh_from_db()
+    assert demo_change.status == ChangeStatus.READY
+    # Checkouts are gone once the measurement ends.
+    assert not any((settings.DATA_DIR / "worktrees").rglob("service.py"))
+
+    # A second delivery of the same task does nothing.
+    finished = measurement.finished_at
+    execute(measurement_id=measurement.pk, worker="w2@test")
+    measurement.refresh_from_db()
+    assert measurement.finished_at == finished
+    assert measurement.worker == "w1@test"
+    assert Run.objects.filter(measurement=measurement).count() == 10
+
+
+def test_a_dead_workers_measurement_resumes_without_duplicates(engineer, demo_change, profile):
+    measurement = measurement_request(actor=engineer, change=demo_change, profile=profile)
+    runs = list(measurement.runs.order_by("sequence"))
+    # What a worker killed mid-run leaves: three runs done, one started and never finished.
+    for run in runs[:3]:
+        Run.objects.filter(pk=run.pk).update(
+            status=RunStatus.DONE, peak_rss_bytes=70_000_000, wall_seconds=0.2, attempt=1
+        )
+    Run.objects.filter(pk=runs[3].pk).update(status=RunStatus.RUNNING, attempt=1)
+    Measurement.objects.filter(pk=measurement.pk).update(
+        status=MeasurementStatus.RUNNING,
+        worker="dead@test",
+        attempts=1,
+        heartbeat_at=timezone.now() - timedelta(hours=1),
+    )
+    execute(measurement_id=measurement.pk, worker="alive@test")
+    measurement.refresh_from_db()
+    assert measurement.status == MeasurementStatus.DONE
+    assert measurement.attempts == 2
+    assert measurement.runs.count() == 10
+    assert measurement.runs.filter(status=RunStatus.DONE).count() == 10
+    assert measurement.runs.get(sequence=3).attempt == 2
+    assert measurement.runs.get(sequence=0).attempt == 1, "finished runs are not run again"
+
+
+def test_a_live_worker_keeps_its_measurement(engineer, demo_change, profile):
+    measurement = measurement_request(actor=engineer, change=demo_change, profile=profile)
+    Measurement.objects.filter(pk=measurement.pk).update(
+        status=MeasurementStatus.RUNNING, worker="busy@test", heartbeat_at=timezone.now()
+    )
+    execute(measurement_id=measurement.pk, worker="other@test")
+    measurement.refresh_from_db()
+    assert measurement.worker == "busy@test"
+    assert measurement.runs.filter(status=RunStatus.PENDING).count() == 10
+
+
+def test_attempts_are_capped(engineer, demo_change, profile):
+    measurement = measurement_request(actor=engineer, change=demo_change, profile=profile)
+    Measurement.objects.filter(pk=measurement.pk).update(attempts=3)
+    execute(measurement_id=measurement.pk, worker="w@test")
+    measurement.refresh_from_db()
+    assert measurement.status == MeasurementStatus.FAILED
+    assert "Gave up after 3 attempts" in measurement.error
+
+
+def test_a_hung_command_times_out_and_the_measurement_ends(
+    engineer, demo_change, demo_project, environment
+):
+    hung = make_profile(
+        demo_project,
+        environment,
+        name="hangs",
+        argv=[sys.executable, "-c", "import time; time.sleep(60)"],
+        timeout_seconds=1,
+    )
+    measurement = measurement_request(actor=engineer, change=demo_change, profile=hung)
+    execute(measurement_id=measurement.pk, worker="w@test")
+    measurement.refresh_from_db()
+    assert measurement.status == MeasurementStatus.DONE
+    failures = set(measurement.runs.values_list("failure", flat=True))
+    assert len(failures) == 1
+    assert "timed out after 1 s" in failures.pop()
+    assert {r["verdict"] for r in measurement.results} == {"inconclusive"}
+
+
+def test_a_failing_setup_fails_the_measurement_clearly(
+    engineer, demo_change, demo_project, environment
+):
+    broken = make_profile(
+        demo_project,
+        environment,
+        name="broken setup",
+        setup_argv=[sys.executable, "-c", "raise SystemExit('no compiler here')"],
+    )
+    measurement = measurement_request(actor=engineer, change=demo_change, profile=broken)
+    execute(measurement_id=measurement.pk, worker="w@test")
+    measurement.refresh_from_db()
+    assert measurement.status == MeasurementStatus.FAILED
+    assert "setup step failed on the before revision" in measurement.error
+    assert "no compiler here" in measurement.error
+    demo_change.refresh_from_db()
+    assert demo_change.status == ChangeStatus.READY
+
+
+def test_cancel(engineer, viewer, demo_change, profile):
+    measurement = measurement_request(actor=engineer, change=demo_change, profile=profile)
+    with pytest.raises(PermissionDenied):
+        measurement_cancel(actor=viewer, measurement=measurement)
+    measurement_cancel(actor=engineer, measurement=measurement)
+    execute(measurement_id=measurement.pk, worker="w@test")
+    measurement.refresh_from_db()
+    assert measurement.status == MeasurementStatus.CANCELLED
+    assert measurement.runs_done == 0
+
+
+def test_calibration_records_the_resolution(engineer, profile):
+    measurement = measurement_calibrate(actor=engineer, profile=profile, revision="main")
+    assert measurement.base_sha == measurement.head_sha
+    execute(measurement_id=measurement.pk, worker="w@test")
+    profile.refresh_from_db()
+    assert profile.calibrated_at is not None
+    assert profile.resolution["peak_rss"]["resolution"] > 0
+    assert {r["verdict"] for r in Measurement.objects.get().results} <= {
+        "no detectable change",
+        "inconclusive",
+    }
+
+
+def test_calibration_of_an_unknown_revision(engineer, profile):
+    with pytest.raises(ValidationError) as excinfo:
+        measurement_calibrate(actor=engineer, profile=profile, revision="nope")
+    assert "revision" in excinfo.value.message_dict
+
+
+def test_reconcile_publishes_stale_and_lost_work(
+    engineer, demo_change, profile, django_capture_on_commit_callbacks
+):
+    measurement = measurement_request(actor=engineer, change=demo_change, profile=profile)
+    assert measurements_reconcile() == 0, "fresh work is left alone"
+    Measurement.objects.filter(pk=measurement.pk).update(
+        created=timezone.now() - timedelta(hours=1)
+    )
+    assert measurements_reconcile() == 1, "queued for an hour: never reached a worker"
+    Measurement.objects.filter(pk=measurement.pk).update(
+        status=MeasurementStatus.RUNNING, heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+    assert measurements_reconcile() == 1, "its worker stopped heart-beating"
+
+
+def test_attribution_names_the_line_that_stopped_holding_memory(
+    engineer, demo_change, demo_project, environment, settings
+):
+    traced = make_profile(demo_project, environment, name="traced", attribution=True)
+    measurement = measurement_request(actor=engineer, change=demo_change, profile=traced)
+    execute(measurement_id=measurement.pk, worker="w@test")
+    measurement.refresh_from_db()
+    assert measurement.status == MeasurementStatus.DONE, measurement.error
+    top = measurement.attribution[0]
+    # The cached response bodies: about 58 MB held before, a few hundred kB after.
+    assert top["file"] == "service.py"
+    assert top["diff"] < -50_000_000
+    assert top["before"] > 50_000_000
+    assert not any((settings.DATA_DIR / "worktrees").rglob("service.py"))
+
+
+def test_attribution_is_skipped_for_commands_that_are_not_python_scripts(
+    engineer, demo_change, demo_project, environment
+):
+    traced = make_profile(
+        demo_project,
+        environment,
+        name="inline",
+        argv=[sys.executable, "-c", "pass"],
+        attribution=True,
+    )
+    measurement = measurement_request(actor=engineer, change=demo_change, profile=traced)
+    execute(measurement_id=measurement.pk, worker="w@test")
+    measurement.refresh_from_db()
+    assert measurement.attribution == []

@@ -1,0 +1,116 @@
+"""Measuring from the change page and through the API."""
+
+from apps.measurements.execution import execute
+from apps.measurements.models import Measurement, MeasurementStatus
+
+
+def test_owner_measures_from_the_change_page(as_user, engineer, demo_change, profile):
+    client = as_user(engineer)
+    page = client.get(demo_change.get_absolute_url()).content.decode()
+    assert "handle 20k requests" in page
+    response = client.post(f"/changes/FIX-{demo_change.pk}/measure/", {"profile": profile.pk})
+    assert response.status_code == 302
+    measurement = Measurement.objects.get()
+    page = client.get(demo_change.get_absolute_url()).content.decode()
+    # While it runs the section polls itself and shows its progress.
+    assert f'hx-get="/measurements/{measurement.pk}/"' in page
+    assert "0 of 10 runs" in page
+    partial = client.get(
+        f"/measurements/{measurement.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="x"
+    ).content.decode()
+    assert "<html" not in partial
+    assert "<progress" in partial
+
+
+def test_finished_measurement_shows_verdicts_and_charts(as_user, engineer, demo_change, profile):
+    client = as_user(engineer)
+    client.post(f"/changes/FIX-{demo_change.pk}/measure/", {"profile": profile.pk})
+    measurement = Measurement.objects.get()
+    execute(measurement_id=measurement.pk, worker="w@test")
+    page = client.get(demo_change.get_absolute_url()).content.decode()
+    assert "hx-trigger" not in page, "a finished measurement stops polling"
+    assert "peak RSS" in page
+    assert "verdict-improved" in page
+    assert "<svg" in page
+    assert "<polyline" in page, "the RSS timeline of both sides"
+    assert "expect-met" in page
+
+
+def test_viewer_sees_no_measure_form_and_cannot_post(as_user, viewer, demo_change, profile):
+    client = as_user(viewer)
+    assert "Measure</button>" not in client.get(demo_change.get_absolute_url()).content.decode()
+    assert (
+        client.post(f"/changes/FIX-{demo_change.pk}/measure/", {"profile": profile.pk}).status_code
+        == 403
+    )
+    assert not Measurement.objects.exists()
+
+
+def test_measure_without_a_profile_is_a_clear_error(as_user, engineer, demo_change):
+    response = as_user(engineer).post(f"/changes/FIX-{demo_change.pk}/measure/", follow=True)
+    assert "Pick a measurement profile" in response.content.decode()
+
+
+def test_api_start_follow_and_cancel(api_as, engineer, viewer, demo_change, profile):
+    api = api_as(engineer)
+    body = {"change": f"FIX-{demo_change.pk}", "profile": profile.pk}
+    assert api_as(viewer).post("/api/measurements/", body, format="json").status_code == 403
+    created = api.post("/api/measurements/", body, format="json")
+    assert created.status_code == 201
+    data = created.json()
+    assert data["status"] == "queued"
+    assert data["runs_planned"] == 10
+    assert data["change"] == f"FIX-{demo_change.pk}"
+    assert api.post(f"/api/measurements/{data['id']}/cancel/").status_code == 204
+    assert api.get(f"/api/measurements/{data['id']}/").json()["status"] == "cancelled"
+
+
+def test_api_bad_requests(api_as, engineer, demo_change, profile):
+    api = api_as(engineer)
+    bad_change = api.post("/api/measurements/", {"change": "nope", "profile": 1}, format="json")
+    assert bad_change.status_code == 400
+    assert "change" in bad_change.json()
+    bad_profile = api.post(
+        "/api/measurements/", {"change": demo_change.pk, "profile": "x"}, format="json"
+    )
+    assert bad_profile.status_code == 400
+    assert "profile" in bad_profile.json()
+    for body in ([None, None], "x", {"change": demo_change.pk, "profile": 1e300}):
+        assert api.post("/api/measurements/", body, format="json").status_code == 400
+    assert (
+        api.post(f"/api/profiles/{profile.pk}/calibrate/", ["x"], format="json").status_code == 400
+    )
+
+
+def test_api_results(api_as, engineer, demo_change, profile):
+    api = api_as(engineer)
+    data = api.post(
+        "/api/measurements/", {"change": demo_change.pk, "profile": profile.pk}, format="json"
+    ).json()
+    execute(measurement_id=data["id"], worker="w@test")
+    done = api.get(f"/api/measurements/{data['id']}/").json()
+    assert done["status"] == MeasurementStatus.DONE
+    peak = next(r for r in done["results"] if r["metric"] == "peak_rss")
+    assert peak["verdict"] == "improved"
+    assert peak["ci_high_pct"] < 0
+
+
+def test_api_calibrate(api_as, engineer, profile):
+    response = api_as(engineer).post(
+        f"/api/profiles/{profile.pk}/calibrate/", {"revision": "main"}, format="json"
+    )
+    assert response.status_code == 201
+    assert response.json()["kind"] == "calibrate"
+    bad = api_as(engineer).post(
+        f"/api/profiles/{profile.pk}/calibrate/", {"revision": "--evil"}, format="json"
+    )
+    assert bad.status_code == 400
+    assert "revision" in bad.json()
+
+
+def test_calibrate_from_the_project_page(as_user, engineer, profile):
+    client = as_user(engineer)
+    assert "Calibrate" in client.get("/projects/demo/").content.decode()
+    response = client.post(f"/measurements/profiles/{profile.pk}/calibrate/", {"revision": "main"})
+    measurement = Measurement.objects.get()
+    assert response["Location"] == f"/measurements/{measurement.pk}/"
