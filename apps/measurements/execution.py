@@ -82,6 +82,13 @@ def _execute(measurement: Measurement, worker: str) -> None:
                 continue
             result = runner.run(profile.argv, cwd=trees[run.side], env=profile.env, **limits)
             run_finish(run=run, result=result)
+            if not result.ok and profile.stop_on_failure:
+                measurement_fail(
+                    measurement_id=measurement.pk,
+                    error=f"Run {run.sequence + 1} ({run.side}) failed: {result.failure}; "
+                    "the profile stops at the first failed run.",
+                )
+                return
     if profile.attribution and is_python_command(profile.argv):
         if not measurement_heartbeat(measurement=measurement, phase="attributing allocations"):
             return

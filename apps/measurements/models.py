@@ -42,6 +42,10 @@ class Profile(TimeStampedModel):
     memory_limit_mb = models.PositiveIntegerField(
         null=True, blank=True, help_text="Kill a run whose process tree grows past this."
     )
+    stop_on_failure = models.BooleanField(
+        default=False,
+        help_text="End the measurement at the first failed run instead of going on.",
+    )
     attribution = models.BooleanField(
         "allocation attribution",
         default=False,

@@ -34,10 +34,12 @@ def _typical(runs, side: str):
 def measurement_display(measurement: Measurement) -> dict:
     """Everything the measurement partial shows, computed once per request."""
     runs = list(measurement.runs.all()) if not measurement.is_active else []
+    calibrated = measurement.profile.resolution
     rows = []
     for result in measurement.results:
         unit = result["unit"]
         metric = result["metric"]
+        profile_resolution = calibrated.get(metric, {}).get("resolution")
         rows.append(
             {
                 **result,
@@ -46,6 +48,9 @@ def measurement_display(measurement: Measurement) -> dict:
                 "after": format_value(result["median_after"], unit),
                 "noise_text": format_value(result["noise"], unit),
                 "resolution_text": format_value(result["resolution"], unit),
+                "calibrated_text": format_value(profile_resolution, unit)
+                if profile_resolution is not None
+                else "",
                 "chart": strip_chart(
                     _values(runs, metric, Side.BEFORE), _values(runs, metric, Side.AFTER), unit
                 ),

@@ -171,6 +171,7 @@ PROFILE_FIELDS = [
     "warmups",
     "timeout_seconds",
     "memory_limit_mb",
+    "stop_on_failure",
     "attribution",
 ]
 

@@ -282,3 +282,22 @@ def test_attribution_is_skipped_for_commands_that_are_not_python_scripts(
     execute(measurement_id=measurement.pk, worker="w@test")
     measurement.refresh_from_db()
     assert measurement.attribution == []
+
+
+def test_a_profile_may_stop_at_the_first_failed_run(
+    engineer, demo_change, demo_project, environment
+):
+    strict = make_profile(
+        demo_project,
+        environment,
+        name="strict",
+        argv=[sys.executable, "-c", "raise SystemExit(3)"],
+        stop_on_failure=True,
+    )
+    measurement = measurement_request(actor=engineer, change=demo_change, profile=strict)
+    execute(measurement_id=measurement.pk, worker="w@test")
+    measurement.refresh_from_db()
+    assert measurement.status == MeasurementStatus.FAILED
+    assert "Run 1" in measurement.error
+    assert "exited with code 3" in measurement.error
+    assert measurement.runs_done == 1

@@ -114,3 +114,16 @@ def test_calibrate_from_the_project_page(as_user, engineer, profile):
     response = client.post(f"/measurements/profiles/{profile.pk}/calibrate/", {"revision": "main"})
     measurement = Measurement.objects.get()
     assert response["Location"] == f"/measurements/{measurement.pk}/"
+
+
+def test_the_table_shows_what_calibration_found(as_user, engineer, demo_change, profile):
+    from apps.measurements.services import measurement_calibrate
+
+    execute(
+        measurement_id=measurement_calibrate(actor=engineer, profile=profile, revision="main").pk,
+        worker="w@test",
+    )
+    client = as_user(engineer)
+    client.post(f"/changes/FIX-{demo_change.pk}/measure/", {"profile": profile.pk})
+    execute(measurement_id=Measurement.objects.filter(kind="compare").get().pk, worker="w@test")
+    assert "profile resolves" in client.get(demo_change.get_absolute_url()).content.decode()
