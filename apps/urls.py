@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from apps.changes.api import ChangeViewSet
+from apps.checklists import api as checklist_api
 from apps.core import health
 from apps.measurements.api import MeasurementViewSet, ProfileViewSet
 from apps.projects.api import ProjectViewSet
@@ -26,6 +27,15 @@ urlpatterns = [
     path("changes/", include("apps.changes.urls")),
     path("projects/", include("apps.projects.urls")),
     path("measurements/", include("apps.measurements.urls")),
+    path("checklists/", include("apps.checklists.urls")),
+    path("api/changes/<str:key>/checklist/", checklist_api.ChecklistView.as_view()),
+    path("api/changes/<str:key>/checklist/<int:pk>/", checklist_api.ChecklistItemView.as_view()),
+    path(
+        "api/changes/<str:key>/checklist/<int:pk>/verify/",
+        checklist_api.ChecklistItemVerifyView.as_view(),
+    ),
+    path("api/changes/<str:key>/ship/", checklist_api.ShipView.as_view()),
+    path("api/changes/<str:key>/rollback/", checklist_api.RollbackView.as_view()),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

@@ -23,6 +23,10 @@ DERIVED_FIELDS = (
     "diffstat",
     "commits",
     "revision_error",
+    "tag_name",
+    "shipped_at",
+    "final_notes",
+    "rollback_of",
     "created",
     "updated",
 )
@@ -99,6 +103,13 @@ class Change(TimeStampedModel):
     commits = models.JSONField(default=list, blank=True, help_text="Commits between the two.")
     revision_error = models.TextField(
         blank=True, help_text="Why the revisions could not be resolved, if they could not."
+    )
+    # Shipping: the release tag, when, and the notes written from the record at that moment.
+    tag_name = models.CharField(max_length=255, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    final_notes = models.TextField(blank=True)
+    rollback_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="rollbacks"
     )
 
     class Meta:

@@ -6,6 +6,7 @@ from django.db import transaction
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import require_role
+from apps.checklists.services import checklist_copy
 from apps.core.audit import audit_record, audit_update, snapshot
 from apps.projects.models import Project
 
@@ -63,6 +64,7 @@ def change_create(
     head_revision: str = "",
     tags: list[str] | None = None,
     owner: User | None = None,
+    rollback_of: Change | None = None,
 ) -> Change:
     require_role(actor, Role.ENGINEER, doing="file changes")
     owner = owner or actor
@@ -79,12 +81,14 @@ def change_create(
         base_revision=base_revision,
         head_revision=head_revision,
         tags=list(tags or []),
+        rollback_of=rollback_of,
     )
     change.full_clean()
     needs_sync = fill_from_repository(change, fill_files=not change.files_touched)
     change.full_clean()
     change.save()
     audit_record(actor=actor, action="create", obj=change, after=snapshot(change, AUDITED_FIELDS))
+    checklist_copy(change=change)
     if needs_sync:
         _enqueue_sync(change.project)
     return change
@@ -112,6 +116,8 @@ def change_update(*, actor: User, change: Change, **fields) -> Change:
     locked = Change.objects.select_for_update().select_related("project", "owner").get(pk=change.pk)
     if not can_edit_change(actor, locked):
         raise PermissionDenied("Only the change's owner, a reviewer or an admin may edit it.")
+    if locked.status in (ChangeStatus.SHIPPED, ChangeStatus.ROLLED_BACK):
+        raise ValidationError(f"{locked.number} has shipped: roll it back or file a new change.")
     if "owner" in fields and fields["owner"].pk != locked.owner_id:
         _require_owner_choice(actor, fields["owner"])
     before = snapshot(locked, AUDITED_FIELDS)

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from apps.accounts.roles import Role
+from apps.checklists.selectors import checklist_section
 from apps.core.forms import add_service_errors
 from apps.core.htmx import htmx_target
 from apps.measurements.selectors import measurement_section
@@ -46,6 +47,7 @@ def change_detail(request, pk: int):
     }
     if tab == "overview":
         context.update(measurement_section(change))
+        context.update(checklist_section(request.user, change))
     return render(request, "changes/detail.html", context)
 
 

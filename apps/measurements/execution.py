@@ -14,6 +14,7 @@ from .services import (
     measurement_finish,
     measurement_heartbeat,
     measurement_record_attribution,
+    measurement_record_config,
     run_claim,
     run_finish,
 )
@@ -49,6 +50,9 @@ def _execute(measurement: Measurement, worker: str) -> None:
     if not repository.has_clone(project):
         repository.sync(project)
     runner = _runner()
+    measurement_record_config(
+        measurement=measurement, start=repository.config_fingerprint(profile.environment)
+    )
     limits = {
         "timeout": float(profile.timeout_seconds),
         "memory_limit_bytes": profile.memory_limit_mb * 1024 * 1024
@@ -96,4 +100,7 @@ def _execute(measurement: Measurement, worker: str) -> None:
             measurement=measurement, sites=attribute(measurement, runner, worker=worker)
         )
     if measurement_heartbeat(measurement=measurement, phase="computing the verdict"):
+        measurement_record_config(
+            measurement=measurement, end=repository.config_fingerprint(profile.environment)
+        )
         measurement_finish(measurement=measurement)

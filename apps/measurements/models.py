@@ -116,6 +116,9 @@ class Measurement(TimeStampedModel):
     results = models.JSONField(default=list, blank=True)
     expectation = models.CharField(max_length=20, blank=True)
     attribution = models.JSONField(default=list, blank=True)
+    # The environment's configuration fingerprint when the runs began and when they ended.
+    config_at_start = models.CharField(max_length=64, blank=True)
+    config_at_end = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-id"]

@@ -21,6 +21,7 @@ from apps.accounts.roles import Role
 from apps.accounts.services import require_role
 from apps.changes.models import Change, ChangeStatus
 from apps.changes.services import can_edit_change
+from apps.checklists.services import staging_config_record
 from apps.core.audit import audit_record
 from apps.core.services import record_save
 from apps.projects import repository
@@ -276,6 +277,14 @@ def run_finish(*, run: Run, result) -> bool:
     return bool(stored)
 
 
+def measurement_record_config(*, measurement: Measurement, start=None, end=None) -> None:
+    """The environment's config fingerprint as the runs began (`start`) or ended (`end`)."""
+    values = {"config_at_start": start} if start is not None else {"config_at_end": end}
+    Measurement.objects.filter(pk=measurement.pk, worker=measurement.worker).update(**values)
+    for name, value in values.items():
+        setattr(measurement, name, value)
+
+
 def measurement_record_attribution(*, measurement: Measurement, sites: list[dict]) -> None:
     Measurement.objects.filter(
         pk=measurement.pk, status=MeasurementStatus.RUNNING, worker=measurement.worker
@@ -372,6 +381,10 @@ def measurement_finish(*, measurement: Measurement) -> None:
     locked.phase = "done"
     locked.finished_at = timezone.now()
     locked.save()
+    if locked.change is not None:
+        staging_config_record(
+            change=locked.change, start=locked.config_at_start, end=locked.config_at_end
+        )
     if locked.kind == MeasurementKind.CALIBRATE:
         Profile.objects.filter(pk=profile.pk).update(
             resolution={

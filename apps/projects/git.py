@@ -459,17 +459,8 @@ def clone(url: str, dest: str | os.PathLike[str], *, timeout: float = NETWORK_TI
         shutil.rmtree(partial, ignore_errors=True)
 
 
-@_file_errors_as_git_errors
-def fetch(repo_path: str | os.PathLike[str], *, timeout: float = NETWORK_TIMEOUT) -> None:
-    """Bring a clone up to date with its origin: all branches (pruned) and all tags.
-
-    Branches deleted upstream are deleted here. Tags are updated (forced) but never pruned, so
-    release tags that :func:`tag_create` made in this clone survive the next fetch. The origin
-    URL is validated again, as the clone's config is a file on disk. ``timeout`` applies to each
-    of the two git processes (branches, then tags).
-    """
-    git_dir = _git_dir(repo_path)
-    what = f"Could not fetch into {git_dir}"
+def _checked_origin(git_dir: Path, what: str) -> str:
+    """The clone's origin URL, validated again: the clone's config is a file on disk."""
     found = _run(
         ["config", "--get", "remote.origin.url"],
         git_dir=git_dir,
@@ -486,6 +477,20 @@ def fetch(repo_path: str | os.PathLike[str], *, timeout: float = NETWORK_TIMEOUT
         validate_repository_url(url)
     except ValidationError as exc:
         raise GitError(f"{what}: its origin URL is not allowed. {_validation_text(exc)}") from None
+    return url
+
+
+@_file_errors_as_git_errors
+def fetch(repo_path: str | os.PathLike[str], *, timeout: float = NETWORK_TIMEOUT) -> None:
+    """Bring a clone up to date with its origin: all branches (pruned) and all tags.
+
+    Branches deleted upstream are deleted here. Tags are updated (forced) but never pruned, so
+    release tags that :func:`tag_create` made in this clone survive the next fetch. The origin
+    URL is validated again, as the clone's config is a file on disk. ``timeout`` applies to each
+    of the two git processes (branches, then tags).
+    """
+    git_dir = _git_dir(repo_path)
+    url = _checked_origin(git_dir, f"Could not fetch into {git_dir}")
     what = f"Could not fetch {url} into {git_dir}"
     for refspecs, prune in (
         (["+refs/heads/*:refs/heads/*"], ["--prune"]),
@@ -909,3 +914,21 @@ def tag_create(
         if "already exists" in created.stderr:
             raise GitError(f"Tag '{name}' already exists in {git_dir}.")
         raise _failure(created, what, git_dir)
+
+
+@_file_errors_as_git_errors
+def tag_push(
+    repo_path: str | os.PathLike[str], name: str, *, timeout: float = NETWORK_TIMEOUT
+) -> None:
+    """Push the tag ``name`` from this clone to its origin (which must not have it yet)."""
+    git_dir = _git_dir(repo_path)
+    _check_tag_name(name)
+    url = _checked_origin(git_dir, f"Could not push tag '{name}' from {git_dir}")
+    _run(
+        ["push", "--quiet", "--no-verify", "origin", "--", f"refs/tags/{name}:refs/tags/{name}"],
+        git_dir=git_dir,
+        cwd=git_dir,
+        what=f"Could not push tag '{name}' to {url}",
+        protocols=_protocol(url),
+        timeout=timeout,
+    )

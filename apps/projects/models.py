@@ -28,6 +28,11 @@ class Project(TimeStampedModel):
         help_text="https:// or ssh:// URL, user@host:path, or an absolute local path.",
         validators=[validate_repository_url],
     )
+    tag_pattern = models.CharField(
+        max_length=100,
+        default="fixledger/{number}",
+        help_text="Name of the release tag; {number} is the change's number, e.g. FIX-12.",
+    )
     sync_status = models.CharField(
         max_length=10, choices=SyncStatus.choices, default=SyncStatus.NEVER
     )
@@ -54,6 +59,12 @@ class Environment(TimeStampedModel):
         "base URL",
         blank=True,
         help_text="The running staging service, if HTTP probes may target it.",
+    )
+    config_files = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Absolute paths on this environment's hosts whose contents make up its "
+        "configuration fingerprint, recorded with every measurement.",
     )
 
     class Meta:

@@ -152,3 +152,22 @@ def resolve_revisions(project: Project, base: str, head: str) -> dict:
         result["files"] = git.diff_stats(path, result["base_sha"], result["head_sha"])
         result["commits"] = git.commit_log(path, result["base_sha"], result["head_sha"])
     return result
+
+
+def config_fingerprint(environment) -> str:
+    """A digest of the environment's configuration files as this host sees them, or "".
+
+    A missing or unreadable file is part of the fingerprint too: it is a configuration.
+    """
+    import hashlib
+
+    if not environment.config_files:
+        return ""
+    digest = hashlib.sha256()
+    for name in sorted(environment.config_files):
+        try:
+            content = hashlib.sha256(Path(name).read_bytes()).hexdigest()
+        except OSError as exc:
+            content = f"unreadable: {exc.strerror}"
+        digest.update(f"{name}\0{content}\n".encode())
+    return digest.hexdigest()

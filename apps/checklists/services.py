@@ -1,0 +1,385 @@
+"""Writes on release checklists: templates, ticks, worker verification, shipping, rollback."""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.accounts.roles import Role
+from apps.accounts.services import require_role
+from apps.changes.models import Change, ChangeStatus
+from apps.core.audit import audit_record, snapshot
+from apps.core.exceptions import Conflict
+from apps.core.services import record_save
+from apps.projects import git, repository
+
+from .models import ChecklistItem, ItemKind, ItemState, TemplateItem, VerificationStatus
+
+# The implementation checklist the team started from; a project's own template replaces it.
+DEFAULT_TEMPLATE = (
+    ("Run linting", ItemKind.VERIFY),
+    ("Run unit tests", ItemKind.VERIFY),
+    ("Run one integration check", ItemKind.VERIFY),
+    ("Verify staging config", ItemKind.STAGING_CONFIG),
+    ("Tag the release", ItemKind.TAG_RELEASE),
+)
+TEMPLATE_FIELDS = ["project", "position", "title", "kind", "required", "argv", "timeout_seconds"]
+ITEM_FIELDS = ["state", "reason", "actor_name"]
+CLOSED = (ChangeStatus.SHIPPED, ChangeStatus.ROLLED_BACK)
+
+
+# --- templates ---------------------------------------------------------------------------
+
+
+def template_for(project) -> list[TemplateItem]:
+    """The project's checklist template, or the default one (unsaved) if it has none."""
+    items = list(project.checklist.all())
+    return items or [
+        TemplateItem(project=project, position=i, title=title, kind=kind)
+        for i, (title, kind) in enumerate(DEFAULT_TEMPLATE)
+    ]
+
+
+def _own_template(actor: User, project) -> list[TemplateItem]:
+    """The project's template, made its own (saved) on the first edit."""
+    require_role(actor, Role.ADMIN, doing="edit checklist templates")
+    items = template_for(project)
+    for item in items:
+        if item.pk is None:
+            record_save(actor=actor, obj=item, fields=TEMPLATE_FIELDS)
+    return items
+
+
+@transaction.atomic
+def template_item_add(*, actor: User, project, **values) -> TemplateItem:
+    items = _own_template(actor, project)
+    position = max((i.position for i in items), default=-1) + 1
+    # New items go before "Tag the release", which stays last.
+    tag = next((i for i in items if i.kind == ItemKind.TAG_RELEASE), None)
+    if tag is not None:
+        position, tag.position = tag.position, position
+        record_save(actor=actor, obj=tag, fields=TEMPLATE_FIELDS)
+    item = TemplateItem(project=project, position=position, **values)
+    return record_save(actor=actor, obj=item, fields=TEMPLATE_FIELDS)
+
+
+@transaction.atomic
+def template_item_update(*, actor: User, item: TemplateItem, **values) -> TemplateItem:
+    _own_template(actor, item.project)
+    for name, value in values.items():
+        setattr(item, name, value)
+    return record_save(actor=actor, obj=item, fields=TEMPLATE_FIELDS)
+
+
+@transaction.atomic
+def template_item_remove(*, actor: User, item: TemplateItem) -> None:
+    _own_template(actor, item.project)
+    if item.kind == ItemKind.TAG_RELEASE:
+        raise ValidationError("Every checklist ends with “Tag the release”: it ships the change.")
+    audit_record(actor=actor, action="delete", obj=item, before=snapshot(item, TEMPLATE_FIELDS))
+    item.delete()
+
+
+@transaction.atomic
+def template_item_move(*, actor: User, item: TemplateItem, offset: int) -> None:
+    items = sorted(_own_template(actor, item.project), key=lambda i: i.position)
+    index = next(n for n, i in enumerate(items) if i.pk == item.pk)
+    other = index + offset
+    if not 0 <= other < len(items) or ItemKind.TAG_RELEASE in (
+        items[index].kind,
+        items[other].kind,
+    ):
+        return
+    a, b = items[index], items[other]
+    a.position, b.position = b.position, a.position
+    for moved in (a, b):
+        record_save(actor=actor, obj=moved, fields=TEMPLATE_FIELDS)
+
+
+def checklist_copy(*, change: Change) -> None:
+    """Give a newly filed change its project's checklist (inside the filing transaction)."""
+    ChecklistItem.objects.bulk_create(
+        ChecklistItem(
+            change=change,
+            position=n,
+            title=t.title,
+            kind=t.kind,
+            required=t.required,
+            argv=t.argv,
+            timeout_seconds=t.timeout_seconds,
+            environment=t.environment,
+        )
+        for n, t in enumerate(sorted(template_for(change.project), key=lambda t: t.position))
+    )
+
+
+# --- ticking -----------------------------------------------------------------------------
+
+
+def can_tick(actor: User, change: Change, item: ChecklistItem | None = None) -> bool:
+    """Reviewers and admins tick anything; engineers their own change, except shipping it."""
+    if actor is None or not actor.is_authenticated:
+        return False
+    if actor.has_role(Role.REVIEWER):
+        return True
+    if item is not None and item.kind == ItemKind.TAG_RELEASE:
+        return False
+    return actor.has_role(Role.ENGINEER) and change.owner_id == actor.pk
+
+
+def _locked_item(item: ChecklistItem, version: int | None) -> ChecklistItem:
+    locked = ChecklistItem.objects.select_for_update().select_related("change").get(pk=item.pk)
+    if version is not None and locked.version != version:
+        who = locked.actor_name or "a worker"
+        raise Conflict(
+            f"“{locked.title}” was changed by {who} meanwhile (it is now "
+            f"{locked.get_state_display().lower()}); reload the page and try again."
+        )
+    if locked.change.status in CLOSED:
+        raise ValidationError(f"{locked.change.number} has shipped; its checklist is closed.")
+    return locked
+
+
+def _set(item: ChecklistItem, *, actor, state: str, reason: str = "", **extra) -> None:
+    before = snapshot(item, ITEM_FIELDS)
+    item.state, item.reason = state, reason
+    item.actor = actor
+    item.actor_name = actor.get_username() if actor else "worker"
+    item.ticked_at = timezone.now() if state != ItemState.OPEN else None
+    for name, value in extra.items():
+        setattr(item, name, value)
+    item.version = F("version") + 1
+    item.save()
+    item.refresh_from_db(fields=["version"])
+    action = {"done": "tick", "skipped": "skip", "open": "reopen"}[state]
+    audit_record(
+        actor=actor, action=action, obj=item, before=before, after=snapshot(item, ITEM_FIELDS)
+    )
+
+
+@transaction.atomic
+def checklist_item_tick(
+    *, actor: User, item: ChecklistItem, state: str, version: int | None, reason: str = ""
+) -> ChecklistItem:
+    """Tick, untick or skip one item. A stale `version` raises Conflict and changes nothing."""
+    if state not in ItemState.values:
+        raise ValidationError({"state": f"One of {', '.join(ItemState.values)}."})
+    locked = _locked_item(item, version)
+    if not can_tick(actor, locked.change, locked):
+        raise PermissionDenied("Your role does not allow ticking this item.")
+    if locked.kind == ItemKind.TAG_RELEASE:
+        raise ValidationError("“Tag the release” ships the change: use its own button.")
+    reason = (reason or "").strip()
+    if state == ItemState.SKIPPED and not reason:
+        raise ValidationError({"reason": "Say why the item is skipped."})
+    if len(reason) > 500:
+        raise ValidationError({"reason": "At most 500 characters."})
+    _set(locked, actor=actor, state=state, reason=reason if state == ItemState.SKIPPED else "")
+    return locked
+
+
+# --- worker verification -----------------------------------------------------------------
+
+
+@transaction.atomic
+def checklist_item_verify_request(*, actor: User, item: ChecklistItem, version: int | None):
+    locked = _locked_item(item, version)
+    if not can_tick(actor, locked.change, locked):
+        raise PermissionDenied("Your role does not allow verifying this item.")
+    if locked.kind != ItemKind.VERIFY or not locked.argv:
+        raise ValidationError("An admin has not given this item a command to verify it with.")
+    if not locked.change.head_sha:
+        raise ValidationError("Resolve the change's after revision first.")
+    if locked.verification in (VerificationStatus.QUEUED, VerificationStatus.RUNNING):
+        raise ValidationError("A worker is verifying this item already.")
+    locked.verification = VerificationStatus.QUEUED
+    locked.version = F("version") + 1
+    locked.save(update_fields=["verification", "version"])
+    audit_record(actor=actor, action="verify", obj=locked)
+
+    from .tasks import verify_item
+
+    queue = locked.environment.queue if locked.environment else "default"
+    transaction.on_commit(lambda: verify_item.apply_async(args=[locked.pk], queue=queue))
+    locked.refresh_from_db()
+    return locked
+
+
+def verification_claim(*, item_id: int) -> ChecklistItem | None:
+    claimed = ChecklistItem.objects.filter(
+        pk=item_id, verification=VerificationStatus.QUEUED
+    ).update(verification=VerificationStatus.RUNNING)
+    return (
+        ChecklistItem.objects.select_related("change__project").get(pk=item_id) if claimed else None
+    )
+
+
+@transaction.atomic
+def verification_record(*, item: ChecklistItem, worker: str, result) -> None:
+    """A worker's verdict on an item: done with the evidence, or left open with the failure."""
+    locked = ChecklistItem.objects.select_for_update().get(pk=item.pk)
+    evidence = {
+        "worker": worker,
+        "exit_code": result.exit_code,
+        "seconds": round(result.wall_seconds, 3),
+        "output_tail": result.output_tail[-4000:],
+        "failure": result.failure,
+    }
+    if result.ok:
+        _set(
+            locked,
+            actor=None,
+            state=ItemState.DONE,
+            evidence=evidence,
+            verification=VerificationStatus.IDLE,
+        )
+    else:
+        locked.evidence, locked.verification = evidence, VerificationStatus.FAILED
+        locked.version = F("version") + 1
+        locked.save(update_fields=["evidence", "verification", "version"])
+        audit_record(
+            actor=None, action="verification failed", obj=locked, after={"failure": result.failure}
+        )
+
+
+def staging_config_record(*, change: Change, start: str, end: str) -> None:
+    """After a measurement: the staging-config item is done when the config did not move."""
+    item = change.checklist.filter(kind=ItemKind.STAGING_CONFIG, state=ItemState.OPEN).first()
+    if item is None or not start:
+        return
+    with transaction.atomic():
+        locked = ChecklistItem.objects.select_for_update().get(pk=item.pk)
+        if start == end:
+            _set(locked, actor=None, state=ItemState.DONE, evidence={"fingerprint": start})
+        else:
+            locked.evidence = {
+                "warning": "The staging configuration changed during the measurement.",
+                "fingerprint_before": start,
+                "fingerprint_after": end,
+            }
+            locked.save(update_fields=["evidence"])
+
+
+# --- shipping ----------------------------------------------------------------------------
+
+
+def ship_blockers(change: Change) -> list[str]:
+    """Everything that stands between this change and its release, in words."""
+    from apps.measurements.models import Measurement, MeasurementStatus
+
+    blockers = []
+    for item in change.checklist.all():
+        if item.required and item.kind != ItemKind.TAG_RELEASE and not item.is_settled:
+            blockers.append(f"“{item.title}” is neither done nor skipped.")
+    latest = {}
+    for m in Measurement.objects.filter(change=change, status=MeasurementStatus.DONE):
+        if m.profile_id not in latest or m.pk > latest[m.profile_id].pk:
+            latest[m.profile_id] = m
+    for m in latest.values():
+        for result in m.results:
+            if result["verdict"] == "regressed":
+                blockers.append(
+                    f"{result['metric']} regressed in measurement {m.pk} ({m.profile.name})."
+                )
+    if not change.rollback_note.strip():
+        blockers.append("The change has no rollback note.")
+    if not change.head_sha:
+        blockers.append("The after revision is not a resolved commit, so it cannot be tagged.")
+    return blockers
+
+
+@transaction.atomic
+def change_ship(*, actor: User, change: Change, override_reason: str = "") -> Change:
+    """Tick “Tag the release”: tag the after revision, mark the change shipped, write notes."""
+    require_role(actor, Role.REVIEWER, doing="ship changes")
+    locked = Change.objects.select_for_update().select_related("project").get(pk=change.pk)
+    if locked.status in CLOSED:
+        raise ValidationError(f"{locked.number} has shipped already.")
+    blockers = ship_blockers(locked)
+    override_reason = (override_reason or "").strip()
+    if blockers and not override_reason:
+        raise ValidationError(["Cannot tag the release yet:", *blockers])
+    if blockers:
+        require_role(actor, Role.ADMIN, doing="override the release checklist")
+        audit_record(
+            actor=actor,
+            action="override",
+            obj=locked,
+            after={"blockers": blockers, "reason": override_reason[:500]},
+        )
+    if not locked.head_sha:
+        raise ValidationError(
+            "The after revision is not a resolved commit, so it cannot be tagged."
+        )
+    if not repository.has_clone(locked.project):
+        raise ValidationError("This host has no clone of the repository yet; sync the project.")
+    name = locked.project.tag_pattern.format(number=locked.number)
+    try:
+        with repository.locked(locked.project) as path:
+            git.tag_create(
+                path,
+                name,
+                locked.head_sha,
+                message=f"{locked.number} {locked.title}",
+                tagger_name=actor.get_full_name() or actor.get_username(),
+                tagger_email=actor.email or f"{actor.get_username()}@fixledger.invalid",
+            )
+    except git.GitError as exc:
+        raise ValidationError(f"Could not tag the release: {exc}") from exc
+    tag_item = locked.checklist.filter(kind=ItemKind.TAG_RELEASE).first()
+    if tag_item is not None:
+        _set(
+            ChecklistItem.objects.select_for_update().get(pk=tag_item.pk),
+            actor=actor,
+            state=ItemState.DONE,
+            reason=override_reason[:500],
+        )
+    locked.status = ChangeStatus.SHIPPED
+    locked.tag_name = name
+    locked.shipped_at = timezone.now()
+    from .notes import final_notes
+
+    locked.final_notes = final_notes(locked)
+    locked.save()
+    audit_record(
+        actor=actor,
+        action="ship",
+        obj=locked,
+        before={"status": change.status},
+        after={"status": locked.status, "tag": name},
+    )
+    if locked.rollback_of_id:
+        Change.objects.filter(pk=locked.rollback_of_id).update(status=ChangeStatus.ROLLED_BACK)
+
+    from .tasks import push_release_tag
+
+    transaction.on_commit(lambda: push_release_tag.delay(locked.pk))
+    return locked
+
+
+@transaction.atomic
+def change_rollback(*, actor: User, change: Change) -> Change:
+    """File the reverse of a shipped change, to be measured and shipped like any other."""
+    from apps.changes.services import can_edit_change, change_create
+
+    change = Change.objects.select_for_update().select_related("project").get(pk=change.pk)
+    if not can_edit_change(actor, change):
+        raise PermissionDenied("Only the change's owner, a reviewer or an admin may roll it back.")
+    if change.status != ChangeStatus.SHIPPED:
+        raise ValidationError("Only a shipped change can be rolled back.")
+    if change.rollbacks.exists():
+        raise ValidationError(f"{change.number} already has a rollback change.")
+    return change_create(
+        actor=actor,
+        project=change.project,
+        title=f"Roll back {change.number}: {change.title}"[:200],
+        reason=change.rollback_note or f"Undo {change.number}.",
+        expected_result=f"The metrics return to what they were before {change.number}.",
+        rollback_note=f"Ship {change.number} again.",
+        base_revision=change.head_revision,
+        head_revision=change.base_revision,
+        files_touched=change.files_touched,
+        tags=change.tags,
+        rollback_of=change,
+    )

@@ -1,0 +1,154 @@
+"""Items that workers verify or tick, and ticks that race each other over real HTTP."""
+
+import sys
+import threading
+
+import pytest
+import requests
+
+from apps.checklists.models import ChecklistItem, ItemKind, ItemState, VerificationStatus
+from apps.checklists.services import checklist_item_verify_request, staging_config_record
+from apps.checklists.tasks import verify_item
+from apps.core.audit import audit_history
+
+from ..factories import PASSWORD
+
+
+def _lint_item(change, argv):
+    item = change.checklist.get(title="Run linting")
+    ChecklistItem.objects.filter(pk=item.pk).update(argv=argv)
+    item.refresh_from_db()
+    return item
+
+
+def test_a_worker_verifies_an_item_at_the_after_revision(engineer, fix, settings):
+    # The after revision has app/helpers.py (renamed from app/util.py): the check proves where
+    # the command ran.
+    item = _lint_item(
+        fix,
+        [sys.executable, "-c", "import os; assert os.path.exists('app/helpers.py'); print('ok')"],
+    )
+    item = checklist_item_verify_request(actor=engineer, item=item, version=item.version)
+    assert item.verification == VerificationStatus.QUEUED
+    verify_item(item.pk)
+    item.refresh_from_db()
+    assert item.state == ItemState.DONE
+    assert item.actor_name == "worker"
+    assert item.evidence["exit_code"] == 0
+    assert "ok" in item.evidence["output_tail"]
+    assert not any((settings.DATA_DIR / "worktrees").rglob("helpers.py"))
+    # A second delivery finds nothing queued and does nothing.
+    verify_item(item.pk)
+    assert audit_history(item).filter(action="tick").count() == 1
+
+
+def test_a_failed_verification_leaves_the_item_open_with_the_failure(engineer, fix):
+    item = _lint_item(fix, [sys.executable, "-c", "print('E501 line too long'); exit(1)"])
+    checklist_item_verify_request(actor=engineer, item=item, version=item.version)
+    verify_item(item.pk)
+    item.refresh_from_db()
+    assert item.state == ItemState.OPEN
+    assert item.verification == VerificationStatus.FAILED
+    assert item.evidence["failure"] == "exited with code 1"
+    assert "E501" in item.evidence["output_tail"]
+    assert audit_history(item).first().action == "verification failed"
+
+
+def test_only_admin_commands_are_run(engineer, fix):
+    from django.core.exceptions import ValidationError
+
+    item = fix.checklist.get(title="Run unit tests")  # the default template has no command
+    with pytest.raises(ValidationError, match="has not given this item a command"):
+        checklist_item_verify_request(actor=engineer, item=item, version=item.version)
+
+
+def test_staging_config_item_follows_the_fingerprints(fix):
+    staging = fix.checklist.get(kind=ItemKind.STAGING_CONFIG)
+    staging_config_record(change=fix, start="aaa", end="bbb")
+    staging.refresh_from_db()
+    assert staging.state == ItemState.OPEN
+    assert "changed during the measurement" in staging.evidence["warning"]
+    staging_config_record(change=fix, start="aaa", end="aaa")
+    staging.refresh_from_db()
+    assert staging.state == ItemState.DONE
+    assert staging.evidence == {"fingerprint": "aaa"}
+
+
+def test_fingerprint_of_config_files(tmp_path):
+    from apps.projects.models import Environment
+    from apps.projects.repository import config_fingerprint
+
+    conf = tmp_path / "app.conf"
+    conf.write_text("workers = 4\n")
+    env = Environment(name="staging", config_files=[str(conf)])
+    first = config_fingerprint(env)
+    assert first == config_fingerprint(env)
+    conf.write_text("workers = 8\n")
+    assert config_fingerprint(env) != first
+    assert config_fingerprint(Environment(name="x")) == ""
+
+
+def _session(live_server, username):
+    session = requests.Session()
+    session.get(f"{live_server.url}/login/")
+    session.post(
+        f"{live_server.url}/login/",
+        {
+            "username": username,
+            "password": PASSWORD,
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        },
+        headers={"Referer": f"{live_server.url}/login/"},
+    )
+    return session
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_reviewers_tick_at_once_and_a_stale_page_conflicts(live_server, reviewer, admin, fix):
+    first, second = fix.checklist.order_by("position")[:2]
+    sessions = {"rita": _session(live_server, "rita"), "ada": _session(live_server, "ada")}
+    barrier = threading.Barrier(2)
+    answers = {}
+
+    def tick(username, item):
+        session = sessions[username]
+        barrier.wait()
+        answers[username] = session.post(
+            f"{live_server.url}/checklists/items/{item.pk}/",
+            {
+                "state": "done",
+                "version": item.version,
+                "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            },
+            headers={"HX-Request": "true", "Referer": live_server.url},
+        )
+
+    threads = [
+        threading.Thread(target=tick, args=("rita", first)),
+        threading.Thread(target=tick, args=("ada", second)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {r.status_code for r in answers.values()} == {200}
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.state, first.actor_name) == ("done", "rita")
+    assert (second.state, second.actor_name) == ("done", "ada")
+
+    # Both pages were loaded at version 1; the second writer to the same item is refused.
+    barrier = threading.Barrier(2)
+    third = fix.checklist.order_by("position")[2]
+    threads = [
+        threading.Thread(target=tick, args=("rita", third)),
+        threading.Thread(target=tick, args=("ada", third)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.status_code for r in answers.values()) == [200, 409]
+    third.refresh_from_db()
+    assert third.version == 2
+    assert audit_history(third).filter(action="tick").count() == 1
