@@ -127,3 +127,14 @@ def test_the_table_shows_what_calibration_found(as_user, engineer, demo_change, 
     client.post(f"/changes/FIX-{demo_change.pk}/measure/", {"profile": profile.pk})
     execute(measurement_id=Measurement.objects.filter(kind="compare").get().pk, worker="w@test")
     assert "profile resolves" in client.get(demo_change.get_absolute_url()).content.decode()
+
+
+def test_cancelling_a_calibration_returns_to_its_project(as_user, engineer, profile):
+    from apps.measurements.services import measurement_calibrate
+
+    measurement = measurement_calibrate(actor=engineer, profile=profile, revision="main")
+    response = as_user(engineer).post(f"/measurements/{measurement.pk}/cancel/")
+    assert response.status_code == 302
+    assert response["Location"] == "/projects/demo/"
+    measurement.refresh_from_db()
+    assert measurement.status == MeasurementStatus.CANCELLED
