@@ -75,6 +75,5 @@ def measurement_section(change) -> dict:
             "environment"
         ),
         "measurements": measurements,
-        "m": measurements[0] if measurements else None,
         "latest": measurement_display(measurements[0]) if measurements else {},
     }

@@ -263,3 +263,13 @@ def test_api(api_as, engineer, reviewer, viewer, fix):
     assert blocked.status_code == 400
     assert "Cannot tag the release yet:" in str(blocked.json())
     assert ChecklistItem.objects.get(pk=listed[0]["id"]).state == "done"
+
+
+def test_a_shipped_change_is_history(as_user, admin, engineer, fix):
+    from apps.changes.services import change_update
+
+    change_ship(actor=admin, change=fix, override_reason="test")
+    page = as_user(engineer).get(fix.get_absolute_url()).content.decode()
+    assert f"/changes/FIX-{fix.pk}/edit/" not in page
+    with pytest.raises(ValidationError, match="has shipped"):
+        change_update(actor=engineer, change=fix, title="Rewritten history")
