@@ -108,4 +108,4 @@ def worker(transactional_db, settings, tmp_path):
 
     yield start
     for w in started:
-        w.stop()
+        w.kill9()

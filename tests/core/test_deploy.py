@@ -18,6 +18,8 @@ import pytest
 import yaml
 from django.conf import settings
 
+pytestmark = pytest.mark.config_independent
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 ENV_EXAMPLE = DEPLOY / "env.example"

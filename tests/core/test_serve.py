@@ -12,6 +12,8 @@ import psutil
 import pytest
 from django.conf import settings
 
+pytestmark = pytest.mark.config_independent
+
 
 def _free_port() -> int:
     with socket.socket() as sock:

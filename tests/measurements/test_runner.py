@@ -19,6 +19,8 @@ from apps.measurements.runner import (
     parse_metric_lines,
 )
 
+pytestmark = pytest.mark.config_independent
+
 MB = 1024 * 1024
 PY = sys.executable
 

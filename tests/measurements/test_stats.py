@@ -22,6 +22,8 @@ from apps.measurements.stats import (
     smallest_detectable,
 )
 
+pytestmark = pytest.mark.config_independent
+
 PAGE = 4096
 RSS_BASE = 15e6
 RSS_SD = 67e3

@@ -37,7 +37,7 @@ def test_measurements_run_only_on_their_environments_queue_and_survive_kill_9(
     time.sleep(3)
     measurement.refresh_from_db()
     assert measurement.status == MeasurementStatus.QUEUED, "a default worker must not take it"
-    elsewhere.stop()
+    elsewhere.kill9()
 
     first = worker(queues=(environment.queue,), env=grace)
     wait_for(lambda: Measurement.objects.get().runs_done >= 3, what="a few runs", timeout=90)

@@ -17,6 +17,8 @@ from django.core.exceptions import ValidationError
 
 from apps.projects import git as g
 
+pytestmark = pytest.mark.config_independent
+
 PLUS_ONE = timezone(timedelta(hours=1))
 UNICODE_NAME = "docs/ünïcode ✓.txt"
 
