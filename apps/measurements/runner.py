@@ -47,9 +47,10 @@ TAIL_LINES = 50
 TAIL_BYTES = 8 * 1024
 # A profile printing metrics in a loop must not turn one run into an unbounded JSON column.
 MAX_METRICS = 200
-# The floor probe stops just short of exec; execve copying argv and env (tens of kB at most for
-# a profile) adds a few pages more.
-FLOOR_MARGIN_BYTES = 256 * 1024
+# The floor probe stops just short of exec; execve and the pages touched around it add some
+# more: /bin/true was seen 280 kB above the floor here. The smallest real Python command
+# (`python -I -S -c pass`) peaks about 1.3 MB above it, so half a megabyte tells them apart.
+FLOOR_MARGIN_BYTES = 512 * 1024
 _MAX_SEEN = 1024
 # Scratch folders are named <prefix><worker pid>-<random>, so a dead worker's can be told apart.
 SCRATCH_PREFIX = "fixledger-run-"
