@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "apps.projects",
     "apps.changes",
     "apps.measurements",
+    "apps.search",
     "apps.checklists",
 ]
 

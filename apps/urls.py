@@ -36,6 +36,7 @@ urlpatterns = [
     ),
     path("api/changes/<str:key>/ship/", checklist_api.ShipView.as_view()),
     path("api/changes/<str:key>/rollback/", checklist_api.RollbackView.as_view()),
+    path("", include("apps.search.urls")),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

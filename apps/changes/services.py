@@ -9,6 +9,7 @@ from apps.accounts.services import require_role
 from apps.checklists.services import checklist_copy
 from apps.core.audit import audit_record, audit_update, snapshot
 from apps.projects.models import Project
+from apps.search.index import index_change
 
 from .models import Change, ChangeStatus
 from .revisions import fill_from_repository
@@ -88,6 +89,7 @@ def change_create(
     change.full_clean()
     change.save()
     audit_record(actor=actor, action="create", obj=change, after=snapshot(change, AUDITED_FIELDS))
+    index_change(change)
     checklist_copy(change=change)
     if needs_sync:
         _enqueue_sync(change.project)
@@ -140,6 +142,7 @@ def change_update(*, actor: User, change: Change, **fields) -> Change:
     if needs_sync:
         _enqueue_sync(locked.project)
     audit_update(actor=actor, obj=locked, before=before, after=after)
+    index_change(locked)
     return locked
 
 
@@ -158,6 +161,7 @@ def change_refresh_revisions(*, change: Change) -> Change:
     if before != after or previous_error != locked.revision_error:
         locked.save()
     audit_update(actor=None, obj=locked, before=before, after=after)
+    index_change(locked)
     return locked
 
 

@@ -13,6 +13,7 @@ from apps.core.audit import audit_record, snapshot
 from apps.core.exceptions import Conflict
 from apps.core.services import record_save
 from apps.projects import git, repository
+from apps.search.index import index_changes
 
 from .models import ChecklistItem, ItemKind, ItemState, TemplateItem, VerificationStatus
 
@@ -351,6 +352,8 @@ def change_ship(*, actor: User, change: Change, override_reason: str = "") -> Ch
     )
     if locked.rollback_of_id:
         Change.objects.filter(pk=locked.rollback_of_id).update(status=ChangeStatus.ROLLED_BACK)
+    # Status and final notes are searchable, and so is the status of what this rolled back.
+    index_changes([locked.pk, *([locked.rollback_of_id] if locked.rollback_of_id else [])])
 
     from .tasks import push_release_tag
 

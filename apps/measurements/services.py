@@ -25,6 +25,7 @@ from apps.checklists.services import staging_config_record
 from apps.core.audit import audit_record
 from apps.core.services import record_save
 from apps.projects import repository
+from apps.search.index import index_change, index_changes
 
 from . import stats
 from .models import (
@@ -117,6 +118,7 @@ def measurement_request(*, actor: User, change: Change, profile: Profile) -> Mea
     )
     if change.status != ChangeStatus.MEASURING:
         Change.objects.filter(pk=change.pk).update(status=ChangeStatus.MEASURING)
+        index_change(change)
     return measurement
 
 
@@ -410,6 +412,8 @@ def _settle_change(change_id: int | None) -> None:
         Change.objects.filter(pk=change_id, status=ChangeStatus.MEASURING).update(
             status=ChangeStatus.READY
         )
+    # Status, verdicts and gains may all have moved: search must see them.
+    index_changes([change_id])
 
 
 def measurements_reconcile(*, never_published_after: timedelta = timedelta(minutes=10)) -> int:

@@ -1,0 +1,74 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from .imports import ImportFileError, parse_file
+from .models import SearchEntry
+from .services import ImportRefused, changes_import
+
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="A .json file (one change or a list) or a Markdown note.")
+    owner = forms.CharField(required=False, help_text="Owner for records that name none.")
+    project = forms.CharField(required=False, help_text="Project slug for records without.")
+
+
+@admin.register(SearchEntry)
+class SearchEntryAdmin(admin.ModelAdmin):
+    """The index is derived data: read-only here; the page's purpose is the import view."""
+
+    list_display = ["change", "project", "owner", "status", "created", "best_gain"]
+    change_list_template = "search/admin_changelist.html"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.import_view)
+        return [path("import/", view, name="search_import"), *super().get_urls()]
+
+    def import_view(self, request):
+        from apps.accounts.roles import Role
+
+        if not request.user.has_role(Role.ADMIN):
+            raise PermissionDenied("Only admins import changes.")
+        form = ImportForm(request.POST or None, request.FILES or None)
+        errors, status = [], 200
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                if upload.size > MAX_UPLOAD_BYTES:
+                    raise ImportFileError("The file is larger than 200 MB.")
+                records = parse_file(upload.name, upload.read().decode("utf-8"))
+                created = changes_import(
+                    actor=request.user,
+                    records=records,
+                    default_owner=form.cleaned_data["owner"],
+                    default_project=form.cleaned_data["project"],
+                )
+            except (ImportFileError, UnicodeDecodeError) as exc:
+                errors, status = [f"{upload.name}: {exc}"], 400
+            except ImportRefused as exc:
+                errors, status = [str(e) for e in exc.errors], 400
+            else:
+                messages.success(request, f"Imported {len(created)} change(s).")
+                return redirect("admin:changes_change_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import changes",
+            "form": form,
+            "errors": errors,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "search/admin_import.html", context, status=status)

@@ -1,0 +1,536 @@
+"""Fills the database with synthetic past fixes and times search against a naive baseline.
+
+Not a test: it writes N changes into whatever database is configured. Use a throw-away one.
+"""
+
+import json
+import random
+import statistics
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.accounts.roles import Role
+from apps.accounts.services import user_set_role
+from apps.changes.models import Change, ChangeStatus
+from apps.measurements.models import (
+    Measurement,
+    MeasurementKind,
+    MeasurementStatus,
+    Profile,
+)
+from apps.projects.models import Environment, Project
+from apps.search.index import index_changes
+from apps.search.selectors import SearchParams, search
+
+VERBS = [
+    "bound",
+    "trim",
+    "cap",
+    "pool",
+    "reuse",
+    "stream",
+    "batch",
+    "cache",
+    "drop",
+    "close",
+    "release",
+    "shrink",
+    "split",
+]
+THINGS = [
+    "response",
+    "cache",
+    "session",
+    "store",
+    "connection",
+    "pool",
+    "query",
+    "result",
+    "buffer",
+    "thumbnail",
+    "queue",
+    "serializer",
+    "template",
+    "report",
+    "export",
+    "parser",
+    "tokenizer",
+    "index",
+    "worker",
+    "logger",
+    "metrics",
+    "image",
+    "resizer",
+    "pdf",
+    "renderer",
+    "websocket",
+    "handler",
+    "upload",
+    "stream",
+    "json",
+    "decoder",
+    "orm",
+    "queryset",
+    "celery",
+    "task",
+    "redis",
+    "client",
+    "http",
+    "client",
+    "regex",
+    "compiler",
+    "lru",
+    "dict",
+    "memo",
+    "table",
+]
+PROBLEMS = [
+    "leak",
+    "grows",
+    "unbounded",
+    "fragmentation",
+    "spike",
+    "retention",
+    "churn",
+    "thrash",
+    "bloat",
+    "copies",
+    "quadratic",
+    "stall",
+    "contention",
+    "timeout",
+    "backlog",
+    "overflow",
+]
+FILLER = [
+    "under",
+    "load",
+    "after",
+    "deploy",
+    "at",
+    "peak",
+    "hours",
+    "on",
+    "large",
+    "tenants",
+    "when",
+    "retries",
+    "pile",
+    "up",
+    "during",
+    "nightly",
+    "exports",
+    "since",
+    "the",
+    "upgrade",
+    "with",
+    "many",
+    "small",
+    "requests",
+    "for",
+    "big",
+    "uploads",
+]
+PACKAGES = [
+    "api",
+    "billing",
+    "search",
+    "reports",
+    "auth",
+    "media",
+    "sync",
+    "notify",
+    "admin",
+    "core",
+]
+MODULES = [
+    "cache",
+    "views",
+    "models",
+    "serializers",
+    "tasks",
+    "utils",
+    "client",
+    "pool",
+    "session",
+    "handlers",
+    "queries",
+    "export",
+    "parser",
+    "render",
+    "upload",
+    "stream",
+    "settings",
+    "middleware",
+    "signals",
+    "storage",
+]
+TAGS = [
+    "memory",
+    "cpu",
+    "latency",
+    "cache",
+    "db",
+    "io",
+    "gc",
+    "leak",
+    "regression",
+    "hotfix",
+    "infra",
+]
+VERDICTS = ["improved", "regressed", "no detectable change", "inconclusive"]
+METRICS = [("peak_rss", True), ("wall", True), ("user_cpu", True), ("throughput", False)]
+
+
+def _change_fields(rng: random.Random, n: int) -> dict:
+    thing, problem = rng.choice(THINGS), rng.choice(PROBLEMS)
+    pkg = rng.choice(PACKAGES)
+    files = [
+        f"apps/{pkg}/{rng.choice(MODULES)}{rng.randint(0, 40)}.py" for _ in range(rng.randint(1, 4))
+    ]
+    return {
+        "title": f"{rng.choice(VERBS).capitalize()} the {thing} {problem} in {pkg} #{n}",
+        "reason": (
+            f"The {thing} shows {problem} {rng.choice(FILLER)}; "
+            f"{rng.choice(THINGS)} {rng.choice(PROBLEMS)} follows {rng.choice(FILLER)}. "
+            f"Seen by {rng.choice(['ops', 'support', 'alerts', 'a customer'])} on ticket {n}."
+        ),
+        "expected_result": f"peak RSS -{rng.randint(5, 40)} %",
+        "command": f"python -m bench.{pkg} --requests {rng.randint(1, 100) * 100}",
+        "rollback_note": f"Revert; set {pkg.upper()}_{thing.upper()}_LIMIT=0.",
+        "files_touched": files,
+        "tags": rng.sample(TAGS, rng.randint(0, 3)),
+    }
+
+
+def _pcts(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        v = values[0] if values else float("nan")
+        return v, v, v
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return statistics.median(values), q[94], q[98]
+
+
+class Command(BaseCommand):
+    help = "Generate N synthetic changes and time 200 searches (p50/p95/p99 per kind)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--changes", type=int, default=10_000)
+        parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument("--baseline-per-kind", type=int, default=5)
+        parser.add_argument("--skip-generate", action="store_true")
+        parser.add_argument(
+            "--replicate",
+            type=int,
+            default=1,
+            help="PostgreSQL: generate changes/K through the index code, then copy them K-1 "
+            "more times in SQL (vectors included) to reach N quickly.",
+        )
+        parser.add_argument(
+            "--import-changes", type=int, default=0, help="Also time importing this many."
+        )
+
+    def handle(
+        self, *args, changes, seed, baseline_per_kind, skip_generate, import_changes, replicate, **o
+    ):
+        rng = random.Random(seed)  # noqa: S311 - synthetic data, repeatable by seed
+        if not skip_generate:
+            if Change.objects.exists():
+                raise CommandError("The database already has changes: use an empty one.")
+            if replicate > 1 and connection.vendor != "postgresql":
+                raise CommandError("--replicate is for PostgreSQL.")
+            self._generate(rng, changes // replicate)
+            if replicate > 1:
+                self._replicate(replicate)
+        self._queries(rng, baseline_per_kind)
+        if import_changes:
+            self._import(rng, import_changes)
+
+    # --- data -------------------------------------------------------------------------------
+
+    def _generate(self, rng: random.Random, n: int) -> None:
+        started = time.perf_counter()
+        projects = [Project.objects.create(name=f"Bench {p}", slug=f"bench-{p}") for p in PACKAGES]
+        environment = Environment.objects.create(name="bench")
+        profiles = {
+            p.pk: Profile.objects.create(
+                project=p, name="bench", environment=environment, argv=["true"]
+            )
+            for p in projects
+        }
+        owners = []
+        for i in range(40):
+            user = User.objects.create(username=f"bench{i}")
+            user_set_role(actor=None, user=user, role=Role.ENGINEER)
+            owners.append(user)
+        now = timezone.now()
+        batch = 20_000
+        statuses = [ChangeStatus.DRAFT, ChangeStatus.READY, ChangeStatus.SHIPPED]
+        for start in range(0, n, batch):
+            rows = []
+            for i in range(start, min(n, start + batch)):
+                project = rng.choice(projects)
+                created = now - timedelta(minutes=rng.randint(0, 3 * 365 * 24 * 60))
+                rows.append(
+                    Change(
+                        project=project,
+                        owner=rng.choice(owners),
+                        status=rng.choice(statuses),
+                        created=created,
+                        updated=created,
+                        **_change_fields(rng, i + 1),
+                    )
+                )
+            with transaction.atomic():
+                made = Change.objects.bulk_create(rows, batch_size=5000)
+                measurements = []
+                for change in made:
+                    if rng.random() < 0.6:
+                        results = []
+                        for metric, lower in rng.sample(METRICS, rng.randint(1, 3)):
+                            pct = round(rng.gauss(-8 if lower else 8, 12), 2)
+                            results.append(
+                                {
+                                    "metric": metric,
+                                    "lower_is_better": lower,
+                                    "change_pct": pct,
+                                    "verdict": rng.choice(VERDICTS),
+                                }
+                            )
+                        measurements.append(
+                            Measurement(
+                                change=change,
+                                profile=profiles[change.project_id],
+                                kind=MeasurementKind.COMPARE,
+                                status=MeasurementStatus.DONE,
+                                base_sha="a" * 40,
+                                head_sha="b" * 40,
+                                finished_at=change.created,
+                                results=results,
+                            )
+                        )
+                Measurement.objects.bulk_create(measurements, batch_size=5000)
+                # The same function every write path calls, in bulk.
+                index_changes([c.pk for c in made])
+            self.stdout.write(
+                f"  {min(n, start + batch):>9,} changes ({time.perf_counter() - started:.0f} s)"
+            )
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE")
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+                cursor.execute("INSERT INTO search_fts(search_fts) VALUES ('optimize')")
+                cursor.execute("INSERT INTO search_paths(search_paths) VALUES ('optimize')")
+        elapsed = time.perf_counter() - started
+        self.stdout.write(
+            f"Generated and indexed {n:,} changes in {elapsed:.0f} s ({n / elapsed:,.0f}/s)."
+        )
+
+    def _replicate(self, times: int) -> None:
+        from apps.search.models import SearchEntry, SearchMetric, SearchTag
+
+        started = time.perf_counter()
+        plan = [
+            # (model, foreign keys that point at a change and move with it)
+            (Change, []),
+            (Measurement, ["change_id"]),
+            (SearchEntry, []),
+            (SearchTag, ["entry_id"]),
+            (SearchMetric, ["entry_id"]),
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT max(id) FROM changes_change")
+            change_span = cursor.fetchone()[0]
+            cursor.execute("DROP INDEX IF EXISTS search_vector_gin")
+            cursor.execute("DROP INDEX IF EXISTS search_paths_trgm")
+            for model, fks in plan:
+                table = model._meta.db_table
+                pk = model._meta.pk.column
+                cursor.execute(f"SELECT coalesce(max({pk}), 0) FROM {table}")  # noqa: S608
+                span = change_span if model in (Change, SearchEntry) else cursor.fetchone()[0]
+                columns = [f.column for f in model._meta.concrete_fields]
+                select = []
+                for column in columns:
+                    if column == pk:
+                        select.append(f"{column} + k * {span}")
+                    elif column in fks:
+                        select.append(f"{column} + k * {change_span}")
+                    else:
+                        select.append(column)
+                cursor.execute(
+                    f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(select)}"  # noqa: S608
+                    f" FROM {table}, generate_series(1, {times - 1}) AS k"
+                )
+                if model in (Change, Measurement, SearchTag, SearchMetric):
+                    cursor.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', '{pk}'),"  # noqa: S608
+                        f" (SELECT max({pk}) FROM {table}))"
+                    )
+                self.stdout.write(f"  copied {table} ({time.perf_counter() - started:.0f} s)")
+            cursor.execute(
+                "CREATE INDEX search_vector_gin ON search_searchentry USING gin (vector)"
+            )
+            cursor.execute(
+                "CREATE INDEX search_paths_trgm ON search_searchentry"
+                " USING gin (paths gin_trgm_ops)"
+            )
+            cursor.execute("VACUUM ANALYZE")
+        self.stdout.write(f"Replicated x{times} in {time.perf_counter() - started:.0f} s.")
+
+    # --- queries ----------------------------------------------------------------------------
+
+    def _mix(self, rng: random.Random) -> list[tuple[str, dict, dict | None]]:
+        """(kind, search params, naive baseline filter) x 200, always the same for one seed."""
+        projects = list(Project.objects.filter(slug__startswith="bench-"))
+        owners = list(User.objects.filter(username__startswith="bench"))
+
+        def words(k: int) -> str:
+            return " ".join(rng.choice(THINGS + PROBLEMS) for _ in range(k))
+
+        def text_q(term: str) -> Q:
+            return (
+                Q(title__icontains=term)
+                | Q(reason__icontains=term)
+                | Q(command__icontains=term)
+                | Q(rollback_note__icontains=term)
+                | Q(expected_result__icontains=term)
+            )
+
+        mix = []
+        for _ in range(20):
+            w = rng.choice(THINGS + PROBLEMS)
+            mix.append(("word", {"q": w}, text_q(w)))
+            two = words(2)
+            a, b = two.split()
+            mix.append(("two words", {"q": two}, text_q(a) & text_q(b)))
+            phrase = f"{rng.choice(THINGS)} {rng.choice(PROBLEMS)}"
+            mix.append(("phrase", {"q": f'"{phrase}"'}, text_q(phrase)))
+            a, b = rng.choice(PROBLEMS), rng.choice(PROBLEMS)
+            mix.append(
+                ("or / -word", {"q": f"{a} or {b} -{rng.choice(THINGS)}"}, text_q(a) | text_q(b))
+            )
+            module = f"{rng.choice(MODULES)}{rng.randint(0, 40)}.py"
+            mix.append(("path: file name", {"q": module}, Q(files_touched__icontains=module)))
+            folder = f"apps/{rng.choice(PACKAGES)}/{rng.choice(MODULES)[:4]}"
+            mix.append(("path: partial", {"q": folder}, Q(files_touched__icontains=folder)))
+            project, owner = rng.choice(projects), rng.choice(owners)
+            mix.append(
+                (
+                    "filters only",
+                    {"project": project, "owner": owner, "status": ChangeStatus.READY},
+                    Q(project=project, owner=owner, status=ChangeStatus.READY),
+                )
+            )
+            w = rng.choice(THINGS)
+            mix.append(
+                (
+                    "words + filters",
+                    {"q": w, "project": project, "verdict": "improved"},
+                    text_q(w) & Q(project=project),
+                )
+            )
+            mix.append(
+                (
+                    "gain >= X %",
+                    {
+                        "gain_metric": "peak_rss",
+                        "gain_min": rng.choice([10, 20, 30]),
+                        "q": rng.choice(PROBLEMS),
+                    },
+                    None,
+                )
+            )
+            mix.append(
+                (
+                    "sort by gain",
+                    {"q": rng.choice(THINGS), "sort": "gain", "gain_metric": "wall"},
+                    None,
+                )
+            )
+        return mix
+
+    def _queries(self, rng: random.Random, baseline_per_kind: int) -> None:
+        mix = self._mix(rng)
+        times: dict[str, list[float]] = {}
+        facet_times: list[float] = []
+        for kind, params, _ in mix:
+            started = time.perf_counter()
+            search(SearchParams(**params), facets=False)
+            times.setdefault(kind, []).append((time.perf_counter() - started) * 1000)
+        for _kind, params, _ in mix[:: len(mix) // 40]:
+            started = time.perf_counter()
+            search(SearchParams(**params), facets=True)
+            facet_times.append((time.perf_counter() - started) * 1000)
+        baseline: dict[str, list[float]] = {}
+        for kind, _, condition in mix:
+            if condition is None or len(baseline.get(kind, [])) >= baseline_per_kind:
+                continue
+            started = time.perf_counter()
+            qs = Change.objects.filter(condition).select_related("project", "owner")
+            qs.count()
+            list(qs.order_by("-created")[:20])
+            baseline.setdefault(kind, []).append((time.perf_counter() - started) * 1000)
+        total = Change.objects.count()
+        self.stdout.write(
+            f"\n{connection.vendor}, {total:,} changes, {len(mix)} queries "
+            f"(page of 20 + total count; baseline: {baseline_per_kind} per kind)"
+        )
+        header = (
+            f"{'kind':<18} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
+            f"   {'icontains p50':>13} {'p95':>8}"
+        )
+        self.stdout.write(header)
+        self.stdout.write("-" * len(header))
+        for kind, values in times.items():
+            p50, p95, p99 = _pcts(values)
+            base = baseline.get(kind)
+            b50, b95, _ = _pcts(base) if base else (None, None, None)
+            base_text = f"{b50:>13.1f} {b95:>8.1f}" if base else f"{'n/a':>13} {'':>8}"
+            self.stdout.write(
+                f"{kind:<18} {len(values):>4} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f}   {base_text}"
+            )
+        p50, p95, p99 = _pcts(facet_times)
+        self.stdout.write(
+            f"{'with facets':<18} {len(facet_times):>4} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f}"
+        )
+
+    # --- import -----------------------------------------------------------------------------
+
+    def _import(self, rng: random.Random, n: int) -> None:
+        from apps.search.imports import parse_json
+        from apps.search.services import changes_import
+
+        owners = list(
+            User.objects.filter(username__startswith="bench").values_list("username", flat=True)
+        )
+        admin = User.objects.create(username=f"bench-admin-{rng.randint(0, 10**9)}")
+        user_set_role(actor=None, user=admin, role=Role.ADMIN)
+        records = [
+            {
+                **_change_fields(rng, i),
+                "project": rng.choice(PACKAGES) and f"bench-{rng.choice(PACKAGES)}",
+                "owner": rng.choice(owners),
+            }
+            for i in range(n)
+        ]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "changes.json"
+            path.write_text(json.dumps(records))
+            size = path.stat().st_size
+            started = time.perf_counter()
+            created = changes_import(actor=admin, records=parse_json(path.read_text()))
+            elapsed = time.perf_counter() - started
+        self.stdout.write(
+            f"\nImported {len(created):,} changes from a {size / 1e6:.0f} MB JSON file in "
+            f"{elapsed:.1f} s: {len(created) / elapsed:,.0f} changes/s"
+        )

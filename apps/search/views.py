@@ -1,0 +1,31 @@
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from apps.core.htmx import htmx_target
+
+from .forms import SearchForm
+from .selectors import PageOutOfRange, search
+
+
+@login_required
+@require_GET
+def search_page(request):
+    form = SearchForm(request.GET)
+    results, error, status = None, None, 200
+    if form.is_valid():
+        try:
+            results = search(form.params())
+        except PageOutOfRange as exc:
+            error, status = str(exc), 404
+        except ValidationError as exc:
+            error, status = " ".join(exc.messages), 400
+    else:
+        status = 400
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "results": results, "error": error, "query": query.urlencode()}
+    if htmx_target(request) == "search-results":
+        return render(request, "search/_results.html", context, status=status)
+    return render(request, "search/search.html", context, status=status)

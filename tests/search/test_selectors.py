@@ -1,0 +1,120 @@
+import pytest
+from django.core.exceptions import ValidationError
+
+from apps.accounts.roles import Role
+from apps.search.selectors import PageOutOfRange, SearchParams, search
+from tests.factories import ProjectFactory, UserFactory
+
+
+def test_words_phrases_exclusion_and_or(file_change, found):
+    leak = file_change(title="Fix the session leak", reason="Sessions were never closed.")
+    cache = file_change(title="Bound the LRU cache", reason="The response cache grew forever.")
+    both = file_change(title="Cache sessions briefly", reason="A small session cache.")
+    assert set(found(q="session")) == {leak.pk, both.pk}
+    assert found(q='"LRU cache"') == [cache.pk]
+    assert set(found(q="cache -session")) == {cache.pk}
+    assert set(found(q="leak or LRU")) == {leak.pk, cache.pk}
+    # Stemming: "leaking" finds "leak".
+    assert found(q="leaking sessions") == [leak.pk]
+
+
+def test_relevance_prefers_the_title(file_change, found):
+    in_reason = file_change(title="Tune workers", reason="The allocator fragments memory.")
+    in_title = file_change(title="Allocator fragmentation fix", reason="See the numbers.")
+    assert found(q="allocator") == [in_title.pk, in_reason.pk]
+
+
+@pytest.mark.parametrize(
+    ("q", "field"),
+    [('"unclosed phrase', "q"), ("or cache", "q"), ("cache or", "q"), ("x " * 40, "q")],
+)
+def test_malformed_queries_are_refused(db, q, field):
+    with pytest.raises(ValidationError) as exc:
+        search(SearchParams(q=q))
+    assert field in exc.value.message_dict
+
+
+@pytest.mark.parametrize(
+    ("fragment", "expected"),
+    [
+        ("cache.py", {"a", "b"}),
+        ("apps/billing/", {"b"}),
+        ("billing/cache", {"b"}),
+        ("CACHE.PY", {"a", "b"}),
+        ("path:worker", {"c"}),
+        ("-cache.py", {"c"}),
+        ("py", {"a", "b", "c"}),  # under three characters: a scan, same answer
+    ],
+)
+def test_path_search(file_change, found, fragment, expected):
+    made = {
+        "a": file_change(files_touched=["app/cache.py"]),
+        "b": file_change(files_touched=["apps/billing/cache.py", "README.md"]),
+        "c": file_change(files_touched=["apps/worker.py"]),
+    }
+    assert set(found(q=fragment)) == {made[k].pk for k in expected}
+    if not fragment.startswith(("-", "path:")):
+        assert set(found(path=fragment)) == {made[k].pk for k in expected}
+
+
+def test_path_and_words_together(file_change, found):
+    leaked = file_change(files_touched=["app/cache.py"], reason="The cache leaked memory.")
+    file_change(files_touched=["app/cache.py"], reason="Faster hashing.")
+    file_change(files_touched=["app/views.py"], reason="The view leaked memory.")
+    assert found(q="cache.py leaked") == [leaked.pk]
+
+
+def test_filters_and_facets(file_change, found, engineer, reviewer):
+    other_project = ProjectFactory(slug="search-other")
+    other_owner = UserFactory(username="otto", role=Role.ENGINEER)
+    a = file_change(tags=["memory", "cache"])
+    b = file_change(project=other_project, tags=["cpu"])
+    c = file_change(actor=reviewer, owner=other_owner, tags=["memory"])
+    assert set(found(q="cache", project=other_project)) == {b.pk}
+    assert set(found(owner=other_owner)) == {c.pk}
+    assert set(found(tag="memory")) == {a.pk, c.pk}
+    assert set(found(status="draft")) == {a.pk, b.pk, c.pk}
+    assert found(status="shipped") == []
+    results = search(SearchParams(q="cache"))
+    assert ("memory", "memory", 2) in results.facets["tag"]
+    assert ("search-other", other_project.name, 1) in results.facets["project"]
+    assert dict((v, n) for v, _, n in results.facets["owner"]) == {"erin": 2, "otto": 1}
+
+
+def test_date_range(file_change, found):
+    import datetime
+
+    from apps.changes.models import Change
+    from apps.search.index import index_change
+
+    old = file_change()
+    Change.objects.filter(pk=old.pk).update(
+        created=datetime.datetime(2020, 5, 1, tzinfo=datetime.UTC)
+    )
+    index_change(old)
+    new = file_change()
+    assert found(date_to=datetime.date(2020, 12, 31)) == [old.pk]
+    assert found(date_from=datetime.date(2021, 1, 1)) == [new.pk]
+
+
+def test_pages(file_change):
+    for n in range(5):
+        file_change(title=f"Cache fix {n}")
+    results = search(SearchParams(q="cache", page_size=2, page=3))
+    assert results.count == 5 and len(results.hits) == 1 and results.num_pages == 3
+    with pytest.raises(PageOutOfRange):
+        search(SearchParams(q="cache", page_size=2, page=4))
+
+
+def test_snippets_highlight_and_escape_markup(file_change):
+    file_change(
+        title="Escape <b>bold</b> cache",
+        reason='<script>alert("x")</script> the cache \x02leaked\x03 memory',
+    )
+    hit = search(SearchParams(q="cache")).hits[0]
+    html = str(hit.snippet)
+    assert "<mark>" in html
+    assert "<script>" not in html and "<b>" not in html
+    assert "&lt;" in html
+    # Only whole <mark>…</mark> pairs come from us.
+    assert html.count("<mark>") == html.count("</mark>")
