@@ -225,10 +225,11 @@ def test_calibration_records_the_resolution(engineer, profile):
     profile.refresh_from_db()
     assert profile.calibrated_at is not None
     assert profile.resolution["peak_rss"]["resolution"] > 0
-    assert {r["verdict"] for r in Measurement.objects.get().results} <= {
-        "no detectable change",
-        "inconclusive",
-    }
+    verdicts = {r["metric"]: r["verdict"] for r in Measurement.objects.get().results}
+    # Memory of the same commit must not move. Timing at 5 runs on a machine busy with the
+    # rest of the suite may cross alpha now and then; the false-positive rate is what
+    # tests/benchmarks/measure_accuracy.py measures, with real runs on a quiet machine.
+    assert verdicts["peak_rss"] == "no detectable change", verdicts
 
 
 def test_calibration_of_an_unknown_revision(engineer, profile):
