@@ -9,6 +9,7 @@ from apps.accounts.services import require_role
 from apps.checklists.services import checklist_copy
 from apps.core.audit import audit_record, audit_update, snapshot
 from apps.projects.models import Project
+from apps.projects.services import project_sync_enqueue
 from apps.search.index import index_change
 
 from .models import Change, ChangeStatus
@@ -92,14 +93,8 @@ def change_create(
     index_change(change)
     checklist_copy(change=change)
     if needs_sync:
-        _enqueue_sync(change.project)
+        project_sync_enqueue(change.project)
     return change
-
-
-def _enqueue_sync(project: Project) -> None:
-    from apps.projects.tasks import sync_project
-
-    transaction.on_commit(lambda: sync_project.delay(project.pk))
 
 
 def _files_from_diff(change: Change) -> bool:
@@ -140,7 +135,7 @@ def change_update(*, actor: User, change: Change, **fields) -> Change:
     locked.full_clean()
     locked.save()
     if needs_sync:
-        _enqueue_sync(locked.project)
+        project_sync_enqueue(locked.project)
     audit_update(actor=actor, obj=locked, before=before, after=after)
     index_change(locked)
     return locked

@@ -13,7 +13,8 @@ from .models import Environment, Project, SyncStatus
 AUDITED_FIELDS = ["name", "slug", "repository_url"]
 
 
-def _enqueue_sync(project: Project, *, fresh: bool = False) -> None:
+def project_sync_enqueue(project: Project, *, fresh: bool = False) -> None:
+    """Have a worker sync the project's repository once the current transaction commits."""
     from .tasks import sync_project
 
     transaction.on_commit(lambda: sync_project.delay(project.pk, fresh=fresh))
@@ -31,7 +32,7 @@ def project_create(
     project.save()
     audit_record(actor=actor, action="create", obj=project, after=snapshot(project, AUDITED_FIELDS))
     if project.repository_url:
-        _enqueue_sync(project)
+        project_sync_enqueue(project)
     return project
 
 
@@ -54,7 +55,7 @@ def project_update(*, actor: User, project: Project, **fields) -> Project:
         locked.save()
         audit_update(actor=actor, obj=locked, before=before, after=after)
         if locked.repository_url and before["repository_url"] != after["repository_url"]:
-            _enqueue_sync(locked, fresh=True)
+            project_sync_enqueue(locked, fresh=True)
     return locked
 
 
@@ -66,7 +67,7 @@ def project_sync_request(*, actor: User, project: Project) -> None:
         raise ValidationError({"repository_url": f"{project} has no repository to sync."})
     Project.objects.filter(pk=project.pk).update(sync_status=SyncStatus.SYNCING)
     audit_record(actor=actor, action="sync", obj=project)
-    _enqueue_sync(project)
+    project_sync_enqueue(project)
 
 
 def project_record_sync(*, project: Project, error: str = "") -> None:
