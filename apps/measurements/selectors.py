@@ -4,22 +4,9 @@ from statistics import median
 
 from .charts import format_value, strip_chart, timeline_chart
 from .models import Measurement, RunStatus, Side
-from .services import BUILTIN_METRICS
+from .services import BUILTIN_METRICS, run_values
 
-_FIELDS = {key: field for key, _label, _unit, field in BUILTIN_METRICS}
 _LABELS = {key: label for key, label, _unit, _field in BUILTIN_METRICS}
-
-
-def _values(runs, metric: str, side: str) -> list[float]:
-    field = _FIELDS.get(metric)
-    out = []
-    for run in runs:
-        if run.side != side or run.warmup or run.status != RunStatus.DONE:
-            continue
-        value = getattr(run, field) if field else run.metrics.get(metric, [None])[0]
-        if value is not None:
-            out.append(float(value))
-    return out
 
 
 def _typical(runs, side: str):
@@ -52,7 +39,9 @@ def measurement_display(measurement: Measurement) -> dict:
                 if profile_resolution is not None
                 else "",
                 "chart": strip_chart(
-                    _values(runs, metric, Side.BEFORE), _values(runs, metric, Side.AFTER), unit
+                    run_values(runs, metric, Side.BEFORE),
+                    run_values(runs, metric, Side.AFTER),
+                    unit,
                 ),
             }
         )

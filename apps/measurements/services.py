@@ -323,37 +323,47 @@ BUILTIN_METRICS = [
 ]
 
 
+_FIELDS = {key: field for key, _label, _unit, field in BUILTIN_METRICS}
+
+
+def run_values(runs, metric: str, side: str) -> list[float]:
+    """One metric's values over the measured (not warm-up), finished runs of one side."""
+    field = _FIELDS.get(metric)
+    values = []
+    for run in runs:
+        if run.side != side or run.warmup or run.status != RunStatus.DONE:
+            continue
+        value = getattr(run, field) if field else run.metrics.get(metric, [None])[0]
+        if value is not None:
+            values.append(float(value))
+    return values
+
+
 def compare_runs(runs: list[Run], *, calibrated: dict | None = None) -> list[stats.Comparison]:
-    """One comparison per metric over the measured (not warm-up) runs."""
+    """One comparison per metric: the built-in ones, then those the command printed."""
     measured = [r for r in runs if not r.warmup]
-    ok = [r for r in measured if r.status == RunStatus.DONE]
-    failed = len(measured) - len(ok)
-    results = []
-    series = [(key, label, unit, field) for key, label, unit, field in BUILTIN_METRICS]
-    custom = sorted({name for r in ok for name in r.metrics})
-    for key, label, unit, field in series:
-        before = [getattr(r, field) for r in ok if r.side == Side.BEFORE]
-        after = [getattr(r, field) for r in ok if r.side == Side.AFTER]
-        results.append(_compare(key, label, unit, before, after, failed, calibrated))
-    for name in custom:
-        unit = next(r.metrics[name][1] for r in ok if name in r.metrics)
-        before = [r.metrics[name][0] for r in ok if r.side == Side.BEFORE and name in r.metrics]
-        after = [r.metrics[name][0] for r in ok if r.side == Side.AFTER and name in r.metrics]
-        results.append(_compare(name, name, unit, before, after, failed, calibrated))
-    return results
-
-
-def _compare(key, label, unit, before, after, failed, calibrated) -> stats.Comparison:
-    # Throughput-like units ("req/s") improve upwards; everything else measured here downwards.
-    return stats.compare(
-        [float(v) for v in before if v is not None],
-        [float(v) for v in after if v is not None],
-        metric=key,
-        unit=unit,
-        lower_is_better=not unit.endswith("/s"),
-        failed_runs=failed,
-        calibrated_noise=(calibrated or {}).get(key, {}).get("noise"),
-    )
+    failed = sum(r.status != RunStatus.DONE for r in measured)
+    units = {key: unit for key, _label, unit, _field in BUILTIN_METRICS}
+    custom = {}
+    for run in measured:
+        if run.status == RunStatus.DONE:
+            for name, (_value, unit) in run.metrics.items():
+                custom.setdefault(name, unit)
+    units.update((name, unit) for name, unit in custom.items() if name not in units)
+    metrics = [key for key, *_ in BUILTIN_METRICS] + sorted(set(custom) - set(_FIELDS))
+    return [
+        stats.compare(
+            run_values(runs, metric, Side.BEFORE),
+            run_values(runs, metric, Side.AFTER),
+            metric=metric,
+            unit=units[metric],
+            # Throughput-like units ("req/s") improve upwards; everything else downwards.
+            lower_is_better=not units[metric].endswith("/s"),
+            failed_runs=failed,
+            calibrated_noise=(calibrated or {}).get(metric, {}).get("noise"),
+        )
+        for metric in metrics
+    ]
 
 
 @transaction.atomic

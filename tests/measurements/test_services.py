@@ -107,6 +107,9 @@ def test_measure_in_process(engineer, demo_change, profile, settings):
     assert measurement.runs_done == measurement.runs_planned == 10
     verdicts = {r["metric"]: r["verdict"] for r in measurement.results}
     assert verdicts["peak_rss"] == "improved"
+    # The METRIC line the demo prints is compared like the built-in metrics.
+    assert verdicts["bytes_served"] == "no detectable change"
+    assert list(verdicts)[:4] == ["peak_rss", "wall", "user_cpu", "system_cpu"]
     assert measurement.expectation == "met"
     assert {r.status for r in measurement.runs.all()} == {RunStatus.DONE}
     demo_change.refresh_from_db()
