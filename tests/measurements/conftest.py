@@ -58,3 +58,14 @@ def demo_change(engineer, demo_project):
         base_revision="main",
         head_revision="fix/bounded-cache",
     )
+
+
+def measure(actor, change, profile, *, worker: str = "w@test"):
+    """Request a measurement and run it here, as a worker would; returns it refreshed."""
+    from apps.measurements.execution import execute
+    from apps.measurements.services import measurement_request
+
+    measurement = measurement_request(actor=actor, change=change, profile=profile)
+    execute(measurement_id=measurement.pk, worker=worker)
+    measurement.refresh_from_db()
+    return measurement

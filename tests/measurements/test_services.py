@@ -27,7 +27,7 @@ from apps.measurements.services import (
     profile_save,
 )
 
-from .conftest import make_profile
+from .conftest import make_profile, measure
 
 
 def test_plan_interleaves_in_randomised_blocks():
@@ -181,9 +181,7 @@ def test_a_hung_command_times_out_and_the_measurement_ends(
         argv=[sys.executable, "-c", "import time; time.sleep(60)"],
         timeout_seconds=1,
     )
-    measurement = measurement_request(actor=engineer, change=demo_change, profile=hung)
-    execute(measurement_id=measurement.pk, worker="w@test")
-    measurement.refresh_from_db()
+    measurement = measure(engineer, demo_change, hung)
     assert measurement.status == MeasurementStatus.DONE
     failures = set(measurement.runs.values_list("failure", flat=True))
     assert len(failures) == 1
@@ -200,9 +198,7 @@ def test_a_failing_setup_fails_the_measurement_clearly(
         name="broken setup",
         setup_argv=[sys.executable, "-c", "raise SystemExit('no compiler here')"],
     )
-    measurement = measurement_request(actor=engineer, change=demo_change, profile=broken)
-    execute(measurement_id=measurement.pk, worker="w@test")
-    measurement.refresh_from_db()
+    measurement = measure(engineer, demo_change, broken)
     assert measurement.status == MeasurementStatus.FAILED
     assert "setup step failed on the before revision" in measurement.error
     assert "no compiler here" in measurement.error
@@ -260,9 +256,7 @@ def test_attribution_names_the_line_that_stopped_holding_memory(
     engineer, demo_change, demo_project, environment, settings
 ):
     traced = make_profile(demo_project, environment, name="traced", attribution=True)
-    measurement = measurement_request(actor=engineer, change=demo_change, profile=traced)
-    execute(measurement_id=measurement.pk, worker="w@test")
-    measurement.refresh_from_db()
+    measurement = measure(engineer, demo_change, traced)
     assert measurement.status == MeasurementStatus.DONE, measurement.error
     top = measurement.attribution[0]
     # The cached response bodies: about 58 MB held before, a few hundred kB after.
@@ -282,9 +276,7 @@ def test_attribution_is_skipped_for_commands_that_are_not_python_scripts(
         argv=[sys.executable, "-c", "pass"],
         attribution=True,
     )
-    measurement = measurement_request(actor=engineer, change=demo_change, profile=traced)
-    execute(measurement_id=measurement.pk, worker="w@test")
-    measurement.refresh_from_db()
+    measurement = measure(engineer, demo_change, traced)
     assert measurement.attribution == []
 
 
@@ -298,9 +290,7 @@ def test_a_profile_may_stop_at_the_first_failed_run(
         argv=[sys.executable, "-c", "raise SystemExit(3)"],
         stop_on_failure=True,
     )
-    measurement = measurement_request(actor=engineer, change=demo_change, profile=strict)
-    execute(measurement_id=measurement.pk, worker="w@test")
-    measurement.refresh_from_db()
+    measurement = measure(engineer, demo_change, strict)
     assert measurement.status == MeasurementStatus.FAILED
     assert "Run 1" in measurement.error
     assert "exited with code 3" in measurement.error
