@@ -1,5 +1,6 @@
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils.encoding import smart_str
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, viewsets
 
@@ -12,13 +13,28 @@ from .services import change_create, change_update
 from .validators import MAX_FILES, MAX_PATH_LENGTH, MAX_TAGS
 
 
+def slug_key(value) -> str:
+    """The text a slug lookup compares: what the database compares a non-text value as."""
+    return value if isinstance(value, str) else str(value)
+
+
 class SlugRelatedField(serializers.SlugRelatedField):
-    """Refuses NUL before the lookup: PostgreSQL raises on it rather than finding no row."""
+    """Refuses NUL before the lookup: PostgreSQL raises on it rather than finding no row.
+
+    Bulk writers fetch every object a file names once and pass them in the context as
+    `known` ({field name: {slug_key(slug): object}}): the lookup is made there instead.
+    """
 
     def to_internal_value(self, data):
         if isinstance(data, str) and "\x00" in data:
             raise serializers.ValidationError("Null characters are not allowed.")
-        return super().to_internal_value(data)
+        known = self.context.get("known", {}).get(self.field_name)
+        if known is None:
+            return super().to_internal_value(data)
+        found = known.get(slug_key(data))
+        if found is None:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=smart_str(data))
+        return found
 
 
 class ChangeSerializer(serializers.ModelSerializer):

@@ -17,15 +17,29 @@ def _commit_json(commit) -> dict:
     return {**dataclasses.asdict(commit), "authored_at": commit.authored_at.isoformat()}
 
 
+def _clear(change: Change) -> bool:
+    """Forget what was resolved before; True when the change has revisions to resolve."""
+    change.base_sha = change.head_sha = ""
+    change.diffstat, change.commits, change.revision_error = [], [], ""
+    return bool(change.project.repository_url and (change.base_revision or change.head_revision))
+
+
+def leave_to_worker(change: Change) -> bool:
+    """Resolve nothing on this host: the change waits for a worker's sync, as it does when
+    this host has no clone (bulk writers: no git work per change). True when it waits."""
+    if not _clear(change):
+        return False
+    change.revision_error = WAITING_FOR_SYNC
+    return True
+
+
 def fill_from_repository(change: Change, *, fill_files: bool) -> bool:
     """Resolve the change's revisions and record what lies between them.
 
     Returns True when this host has no clone yet and a worker must do it after syncing.
     Raises ValidationError naming the revision field when a name does not exist.
     """
-    change.base_sha = change.head_sha = ""
-    change.diffstat, change.commits, change.revision_error = [], [], ""
-    if not change.project.repository_url or not (change.base_revision or change.head_revision):
+    if not _clear(change):
         return False
     try:
         found = repository.resolve_revisions(

@@ -1,5 +1,7 @@
 """Writes on changes. Every one checks the actor's role and leaves an audit entry."""
 
+from typing import Required, TypedDict, Unpack
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
@@ -7,13 +9,13 @@ from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import require_role
 from apps.checklists.services import checklist_copy
-from apps.core.audit import audit_record, audit_update, snapshot
+from apps.core.audit import audit_record_many, audit_update, snapshot
 from apps.projects.models import Project
 from apps.projects.services import project_sync_enqueue
-from apps.search.index import index_change
+from apps.search.index import index_change, index_changes
 
 from .models import Change, ChangeStatus
-from .revisions import fill_from_repository
+from .revisions import fill_from_repository, leave_to_worker
 from .validators import MAX_FILES
 
 # What an engineer can edit on a change; status belongs to the change's lifecycle.
@@ -51,50 +53,97 @@ def _require_owner_choice(actor: User, owner: User) -> None:
         )
 
 
-@transaction.atomic
-def change_create(
-    *,
-    actor: User,
-    project: Project,
-    title: str,
-    reason: str,
-    expected_result: str,
-    command: str = "",
-    rollback_note: str = "",
-    files_touched: list[str] | None = None,
-    base_revision: str = "",
-    head_revision: str = "",
-    tags: list[str] | None = None,
-    owner: User | None = None,
-    rollback_of: Change | None = None,
+class ChangeFields(TypedDict, total=False):
+    """What a person gives when filing a change; everything else is derived."""
+
+    project: Required[Project]
+    title: Required[str]
+    reason: Required[str]
+    expected_result: Required[str]
+    command: str
+    rollback_note: str
+    files_touched: list[str]
+    base_revision: str
+    head_revision: str
+    tags: list[str]
+    owner: User | None  # defaults to the actor
+    rollback_of: Change | None
+
+
+def change_prepare(
+    *, actor: User, related_checked: bool = False, **fields: Unpack[ChangeFields]
 ) -> Change:
-    require_role(actor, Role.ENGINEER, doing="file changes")
-    owner = owner or actor
+    """The unsaved change `actor` files, checked like any other: the owner may own it and
+    every field is valid. Raises PermissionDenied, or ValidationError naming the fields.
+
+    `related_checked`: project and owner are rows the caller fetched itself (bulk writers
+    look them up once per file), so they are not fetched again per change.
+    """
+    unknown = set(fields) - set(ChangeFields.__annotations__)
+    missing = ChangeFields.__required_keys__ - set(fields)
+    if unknown or missing:
+        raise TypeError(f"change_prepare() got {sorted(unknown)}, lacks {sorted(missing)}")
+    owner = fields.get("owner") or actor
     _require_owner_choice(actor, owner)
     change = Change(
-        project=project,
-        owner=owner,
-        title=title,
-        reason=reason,
-        expected_result=expected_result,
-        command=command,
-        rollback_note=rollback_note,
-        files_touched=list(files_touched or []),
-        base_revision=base_revision,
-        head_revision=head_revision,
-        tags=list(tags or []),
-        rollback_of=rollback_of,
+        **{
+            **fields,
+            "owner": owner,
+            "files_touched": list(fields.get("files_touched") or []),
+            "tags": list(fields.get("tags") or []),
+        }
     )
-    change.full_clean()
+    change.full_clean(exclude=["project", "owner"] if related_checked else None)
+    return change
+
+
+def _record_filed(*, actor: User, changes: list[Change]) -> None:
+    """What filing leaves besides the rows: audit entries, search entries, checklists."""
+    audit_record_many(
+        actor=actor,
+        action="create",
+        objs=changes,
+        after=lambda change: snapshot(change, AUDITED_FIELDS),
+    )
+    index_changes([change.pk for change in changes])
+    checklist_copy(changes=changes)
+
+
+@transaction.atomic
+def change_create(*, actor: User, **fields: Unpack[ChangeFields]) -> Change:
+    """File one change. Its revisions resolve now when this host has a clone of the
+    repository, otherwise on a worker after it syncs."""
+    require_role(actor, Role.ENGINEER, doing="file changes")
+    change = change_prepare(actor=actor, related_checked=False, **fields)
     needs_sync = fill_from_repository(change, fill_files=not change.files_touched)
     change.full_clean()
     change.save()
-    audit_record(actor=actor, action="create", obj=change, after=snapshot(change, AUDITED_FIELDS))
-    index_change(change)
-    checklist_copy(change=change)
+    _record_filed(actor=actor, changes=[change])
     if needs_sync:
         project_sync_enqueue(change.project)
     return change
+
+
+@transaction.atomic
+def changes_create_many(*, actor: User, changes: list[Change], batch: int = 2000) -> list[Change]:
+    """File many changes from `change_prepare`, as `change_create` would, a batch per query.
+
+    No git work per change: revisions are left to one repository sync per project, after
+    which a worker resolves them (and fills empty file lists), as for a host without a clone.
+    """
+    require_role(actor, Role.ENGINEER, doing="file changes")
+    to_sync: dict[int, Project] = {}
+    for change in changes:
+        # Services check roles themselves; for owners fetched with their groups, no query.
+        _require_owner_choice(actor, change.owner)
+        if leave_to_worker(change):
+            to_sync[change.project_id] = change.project
+    for start in range(0, len(changes), batch):
+        part = Change.objects.bulk_create(changes[start : start + batch])
+        _record_filed(actor=actor, changes=part)
+    for project in to_sync.values():
+        project_sync_enqueue(project)
+    return changes
 
 
 def _files_from_diff(change: Change) -> bool:

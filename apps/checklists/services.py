@@ -1,5 +1,7 @@
 """Writes on release checklists: templates, ticks, worker verification, shipping, rollback."""
 
+from collections.abc import Iterable
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F
@@ -13,6 +15,7 @@ from apps.core.audit import audit_record, snapshot
 from apps.core.exceptions import Conflict
 from apps.core.services import record_save
 from apps.projects import git, repository
+from apps.projects.models import Project
 from apps.search.index import index_changes
 
 from .models import ChecklistItem, ItemKind, ItemState, TemplateItem, VerificationStatus
@@ -25,6 +28,8 @@ DEFAULT_TEMPLATE = (
     ("Verify staging config", ItemKind.STAGING_CONFIG),
     ("Tag the release", ItemKind.TAG_RELEASE),
 )
+# Rows per INSERT when copying checklists for many changes (SQLite may lower it).
+BATCH = 2000
 TEMPLATE_FIELDS = ["project", "position", "title", "kind", "required", "argv", "timeout_seconds"]
 ITEM_FIELDS = ["state", "reason", "actor_name"]
 CLOSED = (ChangeStatus.SHIPPED, ChangeStatus.ROLLED_BACK)
@@ -33,13 +38,27 @@ CLOSED = (ChangeStatus.SHIPPED, ChangeStatus.ROLLED_BACK)
 # --- templates ---------------------------------------------------------------------------
 
 
-def template_for(project) -> list[TemplateItem]:
+def templates_for(projects: Iterable[Project]) -> dict[int, list[TemplateItem]]:
+    """Each project's checklist template (by project id), or the default one (unsaved) if it
+    has none; one query for all of them."""
+    by_pk = {p.pk: p for p in projects}
+    own: dict[int, list[TemplateItem]] = {}
+    for item in TemplateItem.objects.filter(project_id__in=list(by_pk)):
+        item.project = by_pk[item.project_id]
+        own.setdefault(item.project_id, []).append(item)
+    return {
+        pk: own.get(pk)
+        or [
+            TemplateItem(project=project, position=i, title=title, kind=kind)
+            for i, (title, kind) in enumerate(DEFAULT_TEMPLATE)
+        ]
+        for pk, project in by_pk.items()
+    }
+
+
+def template_for(project: Project) -> list[TemplateItem]:
     """The project's checklist template, or the default one (unsaved) if it has none."""
-    items = list(project.checklist.all())
-    return items or [
-        TemplateItem(project=project, position=i, title=title, kind=kind)
-        for i, (title, kind) in enumerate(DEFAULT_TEMPLATE)
-    ]
+    return templates_for([project])[project.pk]
 
 
 def _own_template(actor: User, project) -> list[TemplateItem]:
@@ -98,20 +117,28 @@ def template_item_move(*, actor: User, item: TemplateItem, offset: int) -> None:
         record_save(actor=actor, obj=moved, fields=TEMPLATE_FIELDS)
 
 
-def checklist_copy(*, change: Change) -> None:
-    """Give a newly filed change its project's checklist (inside the filing transaction)."""
+def checklist_copy(*, changes: Iterable[Change]) -> None:
+    """Give newly filed changes their project's checklist (inside the filing transaction)."""
+    changes = list(changes)
+    templates = templates_for({c.project_id: c.project for c in changes}.values())
+    ordered = {pk: sorted(items, key=lambda t: t.position) for pk, items in templates.items()}
     ChecklistItem.objects.bulk_create(
-        ChecklistItem(
-            change=change,
-            position=n,
-            title=t.title,
-            kind=t.kind,
-            required=t.required,
-            argv=t.argv,
-            timeout_seconds=t.timeout_seconds,
-            environment=t.environment,
-        )
-        for n, t in enumerate(sorted(template_for(change.project), key=lambda t: t.position))
+        (
+            ChecklistItem(
+                change=change,
+                position=n,
+                title=t.title,
+                kind=t.kind,
+                required=t.required,
+                argv=t.argv,
+                timeout_seconds=t.timeout_seconds,
+                # By id: the template's environment is not fetched for every change.
+                environment_id=t.environment_id,
+            )
+            for change in changes
+            for n, t in enumerate(ordered[change.project_id])
+        ),
+        batch_size=BATCH,
     )
 
 

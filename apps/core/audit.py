@@ -1,6 +1,6 @@
 """Writing audit entries. Services call `audit_record` inside their own transaction."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -9,6 +9,9 @@ from django.db import models
 
 from .context import request_id_var
 from .models import AuditEntry
+
+# Rows per INSERT for bulk writers (SQLite may lower it to its own limit on variables).
+BATCH = 2000
 
 
 def _jsonable(value):
@@ -28,6 +31,28 @@ def snapshot(obj: models.Model, fields: Iterable[str]) -> dict:
     return {name: _jsonable(getattr(obj, name)) for name in fields}
 
 
+def audit_entry(
+    *,
+    actor,
+    action: str,
+    obj: models.Model,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditEntry:
+    """An unsaved entry: `actor` did `action` to `obj`, in the current request."""
+    return AuditEntry(
+        action=action,
+        content_type=ContentType.objects.get_for_model(obj),
+        object_id=str(obj.pk),
+        object_label=str(obj)[:250],
+        actor=actor,
+        actor_name=actor.get_username() if actor is not None else "system",
+        request_id=request_id_var.get(),
+        before=before,
+        after=after,
+    )
+
+
 def audit_record(
     *,
     actor,
@@ -36,17 +61,28 @@ def audit_record(
     before: dict | None = None,
     after: dict | None = None,
 ) -> AuditEntry:
-    actor_name = actor.get_username() if actor is not None else "system"
-    return AuditEntry.objects.create(
-        action=action,
-        content_type=ContentType.objects.get_for_model(obj),
-        object_id=str(obj.pk),
-        object_label=str(obj)[:250],
-        actor=actor,
-        actor_name=actor_name,
-        request_id=request_id_var.get(),
-        before=before,
-        after=after,
+    entry = audit_entry(actor=actor, action=action, obj=obj, before=before, after=after)
+    entry.save(force_insert=True)
+    return entry
+
+
+def audit_record_many(
+    *,
+    actor,
+    action: str,
+    objs: Iterable[models.Model],
+    after: Callable[[models.Model], dict] | None = None,
+) -> list[AuditEntry]:
+    """One `audit_record` entry per object, written in batches (bulk writers: imports).
+
+    `after(obj)` gives each object's values after the action.
+    """
+    return AuditEntry.objects.bulk_create(
+        (
+            audit_entry(actor=actor, action=action, obj=obj, after=after(obj) if after else None)
+            for obj in objs
+        ),
+        batch_size=BATCH,
     )
 
 
