@@ -64,7 +64,13 @@ class SearchView(APIView):
         responses=inline_serializer(
             "SearchResults",
             {
-                "count": serializers.IntegerField(),
+                "count": serializers.IntegerField(
+                    help_text="Matches counted: exact, unless `capped`."
+                ),
+                "capped": serializers.BooleanField(
+                    help_text="More changes match than `count`; results and facets cover the "
+                    "`count` most recently filed of them."
+                ),
                 "page": serializers.IntegerField(),
                 "num_pages": serializers.IntegerField(),
                 "sort": serializers.CharField(),
@@ -83,6 +89,7 @@ class SearchView(APIView):
         return Response(
             {
                 "count": results.count,
+                "capped": results.capped,
                 "page": results.page,
                 "num_pages": results.num_pages,
                 "sort": results.sort,

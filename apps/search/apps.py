@@ -1,7 +1,19 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def index_missing(sender, using="default", **kwargs) -> None:
+    """After every migrate (and flush): index the changes the search index lacks, with the
+    index code of this release, so a migration can reshape the index by emptying it."""
+    from .index import index_missing
+
+    index_missing()
 
 
 class SearchConfig(AppConfig):
     name = "apps.search"
     label = "search"
     verbose_name = "Search"
+
+    def ready(self) -> None:
+        post_migrate.connect(index_missing, sender=self)

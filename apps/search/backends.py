@@ -1,17 +1,26 @@
 """The two text-search engines behind one interface. Only `get_backend()` picks one;
 selectors, views and the API never ask which database they run on.
+
+Each engine answers `window()`: the most recently filed entries matching a query, newest first,
+with what the selector needs to count, facet and order them. The words and the filter tokens
+(see `apps.search.tokens`) are matched in one inverted-index lookup; dates and gains between two
+steps are checked on the rows it finds.
 """
 
-from django.contrib.postgres.search import SearchQuery, SearchRank
+from dataclasses import dataclass, field
+from datetime import datetime
+
 from django.db import connection
-from django.db.models import F, QuerySet
-from django.db.models.expressions import RawSQL
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from . import query as q
+from .index import fts5_token, pg_token
 
 START, STOP = "\x02", "\x03"
+COLUMNS = (
+    "e.change_id, e.created, e.project_id, e.owner_id, e.status, e.tags, e.verdicts, e.best_gain"
+)
 
 
 def _marks(escaped: str) -> SafeString:
@@ -19,32 +28,110 @@ def _marks(escaped: str) -> SafeString:
     return mark_safe(escaped.replace(START, "<mark>").replace(STOP, "</mark>"))  # noqa: S308
 
 
+@dataclass
+class Criteria:
+    """What an entry must have to match, besides the parsed words."""
+
+    tokens: list[str] = field(default_factory=list)
+    # Path fragments: some token must start with each of `prefixes`, none with an excluded one.
+    prefixes: list[str] = field(default_factory=list)
+    excluded_prefixes: list[str] = field(default_factory=list)
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    # Checked on the row: the gain on `gain_metric` (or the best gain, without one) >= this.
+    gain_min: float | None = None
+    gain_metric: str = ""
+
+
+@dataclass(frozen=True)
+class Row:
+    change_id: int
+    created: object  # comparable within one database; only used to order
+    project_id: int
+    owner_id: int
+    status: str
+    tags: str
+    verdicts: str
+    best_gain: float | None
+    gain: float | None  # on the requested metric, or the best gain without one
+    score: float | None  # higher is more relevant; None without words
+
+
+def _rows(cursor) -> list[Row]:
+    return [Row(*r) for r in cursor.fetchall()]
+
+
 class PostgresBackend:
     config = "english"
 
-    def _query(self, parsed: q.ParsedQuery) -> SearchQuery:
-        return SearchQuery(q.to_websearch(parsed), search_type="websearch", config=self.config)
-
-    def match(self, qs: QuerySet, parsed: q.ParsedQuery) -> QuerySet:
-        # websearch_to_tsquery handles "-word" alone too (everything without it).
-        return qs.filter(vector=self._query(parsed)) if parsed.has_words else qs
-
-    def path(self, qs: QuerySet, fragment: str, *, exclude: bool = False) -> QuerySet:
-        # Paths are stored lower-cased, so a plain LIKE (which the trigram index serves) does.
-        return (
-            qs.exclude(paths__contains=fragment) if exclude else qs.filter(paths__contains=fragment)
+    def window(self, parsed: q.ParsedQuery, criteria: Criteria, limit: int | None) -> list[Row]:
+        select, where, params_select, params_where = [], [], [], []
+        words = q.to_websearch(parsed)
+        if criteria.gain_metric:
+            select.append("(e.gains ->> %s)::float8")
+            params_select.append(criteria.gain_metric)
+        else:
+            select.append("e.best_gain")
+        if parsed.groups:
+            select.append("ts_rank(e.vector, websearch_to_tsquery(%s::regconfig, %s))")
+            params_select += [self.config, words]
+        else:
+            select.append("NULL")
+        parts, part_params = [], []
+        if parsed.has_words:
+            parts.append("websearch_to_tsquery(%s::regconfig, %s)")
+            part_params += [self.config, words]
+        filters = self._tsquery(criteria)
+        if filters:
+            parts.append("%s::tsquery")
+            part_params.append(filters)
+        if parts:
+            where.append(f"e.vector @@ ({' && '.join(parts)})")
+            params_where += part_params
+        if parsed.has_words:
+            # Stop words alone make an empty query, which must match nothing.
+            where.append("numnode(websearch_to_tsquery(%s::regconfig, %s)) > 0")
+            params_where += [self.config, words]
+        where, params_where = self._row_checks(criteria, where, params_where)
+        sql = (
+            f"SELECT {COLUMNS}, {', '.join(select)} FROM search_searchentry e"  # noqa: S608
+            f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY e.change_id DESC"
         )
+        params = params_select + params_where
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return _rows(cursor)
 
-    def ranked_ids(
-        self, filtered: QuerySet, parsed: q.ParsedQuery, offset: int, limit: int
-    ) -> list[int]:
-        query = self._query(parsed)
-        ranked = (
-            filtered.filter(vector=query)
-            .annotate(rank=SearchRank(F("vector"), query))
-            .order_by("-rank", "-created", "-change_id")
-        )
-        return list(ranked.values_list("change_id", flat=True)[offset : offset + limit])
+    @staticmethod
+    def _literal(token: str) -> str:
+        escaped = pg_token(token).replace("\\", "\\\\").replace("'", "''")
+        return f"'{escaped}'"
+
+    def _tsquery(self, c: Criteria) -> str:
+        terms = [self._literal(t) for t in c.tokens]
+        terms += [self._literal(p) + ":*" for p in c.prefixes]
+        terms += ["!" + self._literal(p) + ":*" for p in c.excluded_prefixes]
+        return " & ".join(terms)
+
+    @staticmethod
+    def _row_checks(c: Criteria, where: list, params: list) -> tuple[list, list]:
+        if c.created_from:
+            where.append("e.created >= %s")
+            params.append(c.created_from)
+        if c.created_before:
+            where.append("e.created < %s")
+            params.append(c.created_before)
+        if c.gain_min is not None:
+            if c.gain_metric:
+                where.append("(e.gains ->> %s)::float8 >= %s")
+                params += [c.gain_metric, c.gain_min]
+            else:
+                where.append("e.best_gain >= %s")
+                params.append(c.gain_min)
+        return where, params
 
     def snippets(self, parsed: q.ParsedQuery, texts: dict[int, str]) -> dict[int, SafeString]:
         if not texts:
@@ -71,65 +158,90 @@ class PostgresBackend:
 
 
 class SqliteBackend:
-    # bm25 column weights for the A, B, C, D classes (see index.FIELDS).
-    weights = "10.0, 4.0, 2.0, 1.0"
+    # bm25 column weights for the A, B, C, D classes (see index.FIELDS); filter tokens weigh 0.
+    weights = "10.0, 4.0, 2.0, 1.0, 0.0"
+    WORDS = "{a b c d}"
 
-    def match(self, qs: QuerySet, parsed: q.ParsedQuery) -> QuerySet:
-        sql = "SELECT rowid FROM search_fts WHERE search_fts MATCH %s"
-        positive = q.to_fts5(parsed)
+    def window(self, parsed: q.ParsedQuery, criteria: Criteria, limit: int | None) -> list[Row]:
+        positive, negative = self._match(parsed, criteria)
+        gain = "e.best_gain"
+        params_select: list = []
+        if criteria.gain_metric:
+            gain = "json_extract(e.gains, %s)"
+            params_select.append(self._json_path(criteria.gain_metric))
+        where, params_where = self._row_checks(criteria, [], [])
         if positive:
-            return qs.filter(pk__in=RawSQL(sql, [positive]))  # noqa: S611 - constant SQL
-        if parsed.excluded:
-            excluded = q.to_fts5_excluded(parsed)
-            return qs.exclude(pk__in=RawSQL(sql, [excluded]))  # noqa: S611 - constant SQL
-        return qs
-
-    def path(self, qs: QuerySet, fragment: str, *, exclude: bool = False) -> QuerySet:
-        if len(fragment) >= 3:
-            # A quoted string in a trigram table matches as a substring.
-            condition = {
-                "pk__in": RawSQL(
-                    "SELECT rowid FROM search_paths WHERE search_paths MATCH %s",
-                    ['"' + fragment.replace('"', '""') + '"'],
-                )
-            }
+            expression = positive + "".join(f" NOT ({n})" for n in negative)
+            score = f"-bm25(search_fts, {self.weights})" if parsed.groups else "NULL"
+            # FTS5 walks its matches newest first and stops at the limit; each is joined to
+            # its entry by rowid.
+            sql = (
+                f"SELECT {COLUMNS}, {gain}, {score} FROM search_fts"  # noqa: S608
+                " JOIN search_searchentry e ON e.change_id = search_fts.rowid"
+                " WHERE search_fts MATCH %s"
+                f"{''.join(' AND ' + w for w in where)} ORDER BY search_fts.rowid DESC"
+            )
+            params = [*params_select, expression, *params_where]
         else:
-            # Trigrams cannot look up one or two characters; scan instead.
-            condition = {"paths__contains": fragment}
-        return qs.exclude(**condition) if exclude else qs.filter(**condition)
-
-    def ranked_ids(
-        self, filtered: QuerySet, parsed: q.ParsedQuery, offset: int, limit: int
-    ) -> list[int]:
-        # bm25 is computed inside FTS5 for the matching rows only; the other filters come in
-        # as a set of ids, so no per-row subquery is needed.
-        # Only Django's own compiled SQL is formatted in (below); values stay parameters.
-        sql = (
-            f"SELECT rowid FROM search_fts WHERE search_fts MATCH %s{{restrict}}"  # noqa: S608
-            f" ORDER BY bm25(search_fts, {self.weights}), rowid DESC LIMIT %s OFFSET %s"
-        )
-        params: list = [q.to_fts5(parsed)]
-        restrict = ""
-        if filtered.query.where:
-            inner, inner_params = filtered.values("pk").query.sql_with_params()
-            # The unary + keeps SQLite from driving the search from this list (one full-text
-            # lookup per id); the list is only checked against the full-text matches.
-            restrict = f" AND +rowid IN ({inner})"
-            params += list(inner_params)
+            if negative:
+                where.append(
+                    "e.change_id NOT IN (SELECT rowid FROM search_fts WHERE search_fts MATCH %s)"
+                )
+                params_where.append(" OR ".join(f"({n})" for n in negative))
+            sql = (
+                f"SELECT {COLUMNS}, {gain}, NULL FROM search_searchentry e"  # noqa: S608
+                f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY e.change_id DESC"
+            )
+            params = [*params_select, *params_where]
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
         with connection.cursor() as cursor:
-            cursor.execute(sql.format(restrict=restrict), [*params, limit, offset])
-            return [row[0] for row in cursor.fetchall()]
+            cursor.execute(sql, params)
+            return _rows(cursor)
+
+    def _match(self, parsed: q.ParsedQuery, c: Criteria) -> tuple[str, list[str]]:
+        """(the positive FTS5 expression, the expressions none of which may match)."""
+        positive = []
+        words = q.to_fts5(parsed)
+        if words:
+            positive.append(f"{self.WORDS} : ({words})")
+        positive += [f'{{f}} : "{fts5_token(t)}"' for t in c.tokens]
+        positive += [f'{{f}} : "{fts5_token(p)}" *' for p in c.prefixes]
+        negative = [f"{self.WORDS} : ({e})" for e in q.to_fts5_excluded(parsed)]
+        negative += [f'{{f}} : "{fts5_token(p)}" *' for p in c.excluded_prefixes]
+        return " AND ".join(positive), negative
+
+    @staticmethod
+    def _json_path(key: str) -> str:
+        return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    def _row_checks(self, c: Criteria, where: list, params: list) -> tuple[list, list]:
+        if c.created_from:
+            where.append("e.created >= %s")
+            params.append(connection.ops.adapt_datetimefield_value(c.created_from))
+        if c.created_before:
+            where.append("e.created < %s")
+            params.append(connection.ops.adapt_datetimefield_value(c.created_before))
+        if c.gain_min is not None:
+            if c.gain_metric:
+                where.append("json_extract(e.gains, %s) >= %s")
+                params += [self._json_path(c.gain_metric), c.gain_min]
+            else:
+                where.append("e.best_gain >= %s")
+                params.append(c.gain_min)
+        return where, params
 
     def snippets(self, parsed: q.ParsedQuery, texts: dict[int, str]) -> dict[int, SafeString]:
-        expression = q.to_fts5(parsed)
-        if not texts or not expression:
+        words = q.to_fts5(parsed)
+        if not texts or not words:
             return {}
         placeholders = ",".join(["%s"] * len(texts))
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT rowid, snippet(search_fts, -1, char(2), char(3), ' … ', 24)"  # noqa: S608
                 f" FROM search_fts WHERE search_fts MATCH %s AND rowid IN ({placeholders})",
-                [expression, *texts],
+                [f"{self.WORDS} : ({words})", *texts],
             )
             return {pk: _marks(escape(text)) for pk, text in cursor.fetchall()}
 

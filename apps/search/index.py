@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from django.db import connection
+from django.db import connection, transaction
 
 from apps.changes.models import Change
 
-from .models import SearchEntry, SearchMetric, SearchTag
+from . import tokens
+from .models import SearchEntry
 
 # (name, weight class A-D, value). A weighs most: a word in a title beats one in a command.
 FIELDS: list[tuple[str, str, Callable[[Change], str]]] = [
@@ -117,25 +118,33 @@ def index_changes(change_ids: Iterable[int]) -> int:
     return len(ids)
 
 
+def index_missing() -> int:
+    """Index every change without an entry, and drop text rows whose entry is gone."""
+    missing = Change.objects.filter(search_entry__isnull=True).order_by("pk")
+    with transaction.atomic():
+        if connection.vendor == "sqlite":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "DELETE FROM search_fts"
+                    " WHERE rowid NOT IN (SELECT change_id FROM search_searchentry)"
+                )
+        return index_changes(missing.values_list("pk", flat=True))
+
+
 def _index_batch(ids: list[int]) -> None:
     changes = list(Change.objects.filter(pk__in=ids).select_related("owner"))
     results = _latest_results(ids)
     SearchEntry.objects.filter(pk__in=ids).delete()
-    entries, tags, metrics, texts = [], [], [], []
+    entries, texts = [], []
     for change in changes:
-        gains = []
+        gains: dict[str, float | None] = {}
+        verdicts: dict[str, None] = {}
         for r in results.get(change.pk, []):
-            gain = gain_of(r)
-            if gain is not None:
-                gains.append(gain)
-            metrics.append(
-                SearchMetric(
-                    entry_id=change.pk,
-                    metric=r.get("metric", ""),
-                    verdict=r.get("verdict", ""),
-                    gain=gain,
-                )
-            )
+            gains[r.get("metric", "")] = gain_of(r)
+            if r.get("verdict"):
+                verdicts[r["verdict"]] = None
+        known = [g for g in gains.values() if g is not None]
+        tags = list(dict.fromkeys(change.tags or []))
         entries.append(
             SearchEntry(
                 change_id=change.pk,
@@ -143,46 +152,68 @@ def _index_batch(ids: list[int]) -> None:
                 owner_id=change.owner_id,
                 status=change.status,
                 created=change.created,
-                paths="\n".join(p.lower() for p in change.files_touched or []),
-                best_gain=max(gains) if gains else None,
+                tags="\n".join(tags),
+                verdicts="\n".join(verdicts),
+                gains=gains,
+                best_gain=max(known) if known else None,
             )
         )
-        tags += [SearchTag(entry_id=change.pk, tag=t) for t in dict.fromkeys(change.tags or [])]
-        texts.append((change.pk, weighted_text(change), entries[-1].paths))
+        filters = tokens.for_change(
+            project_id=change.project_id,
+            owner_id=change.owner_id,
+            status_value=change.status,
+            tags=tags,
+            verdicts=verdicts,
+            gains=gains,
+            paths=change.files_touched or [],
+        )
+        texts.append((change.pk, weighted_text(change), filters))
     SearchEntry.objects.bulk_create(entries)
-    SearchTag.objects.bulk_create(tags)
-    SearchMetric.objects.bulk_create(metrics)
     _write_text(ids, texts)
 
 
-def _write_text(ids: list[int], texts: list[tuple[int, dict[str, str], str]]) -> None:
+def _write_text(ids: list[int], texts: list[tuple[int, dict[str, str], list[str]]]) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             if texts:
+                # Filter tokens go in as they are (array_to_tsvector parses nothing), behind a
+                # character the text parser never keeps, so no word can be mistaken for one.
                 cursor.execute(
                     "UPDATE search_searchentry e SET vector ="
                     " setweight(to_tsvector('english', t.a), 'A')"
                     " || setweight(to_tsvector('english', t.b), 'B')"
                     " || setweight(to_tsvector('english', t.c), 'C')"
                     " || setweight(to_tsvector('english', t.d), 'D')"
-                    " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[])"
-                    " AS t(id, a, b, c, d) WHERE e.change_id = t.id",
+                    " || array_to_tsvector(string_to_array(t.f, chr(30)))"
+                    " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],"
+                    " %s::text[]) AS t(id, a, b, c, d, f) WHERE e.change_id = t.id",
                     [[pk for pk, _, _ in texts]]
-                    + [[text[w] for _, text, _ in texts] for w in WEIGHTS],
+                    + [[text[w] for _, text, _ in texts] for w in WEIGHTS]
+                    + [[chr(30).join(pg_token(t) for t in f) for _, _, f in texts]],
                 )
             return
         if connection.vendor != "sqlite":
             raise NotImplementedError(f"search does not support {connection.vendor}")
-        placeholders = ",".join(["%s"] * len(ids))
         if ids:
             # Only placeholders are formatted in; the ids travel as parameters.
-            for table in ("search_fts", "search_paths"):
-                cursor.execute(f"DELETE FROM {table} WHERE rowid IN ({placeholders})", ids)  # noqa: S608
+            placeholders = ",".join(["%s"] * len(ids))
+            cursor.execute(f"DELETE FROM search_fts WHERE rowid IN ({placeholders})", ids)  # noqa: S608
         cursor.executemany(
-            "INSERT INTO search_fts (rowid, a, b, c, d) VALUES (%s, %s, %s, %s, %s)",
-            [(pk, text["A"], text["B"], text["C"], text["D"]) for pk, text, _ in texts],
+            "INSERT INTO search_fts (rowid, a, b, c, d, f) VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                (pk, text["A"], text["B"], text["C"], text["D"], " ".join(map(fts5_token, f)))
+                for pk, text, f in texts
+            ],
         )
-        cursor.executemany(
-            "INSERT INTO search_paths (rowid, paths) VALUES (%s, %s)",
-            [(pk, paths) for pk, _, paths in texts],
-        )
+
+
+def pg_token(token: str) -> str:
+    """A filter token as a PostgreSQL lexeme: after chr(31), which no parsed word contains."""
+    return "\x1f" + token
+
+
+def fts5_token(token: str) -> str:
+    """A filter token as an FTS5 term: its UTF-8 bytes as three digits each, so the tokenizer
+    keeps it whole, the stemmer leaves it alone, and a prefix of a token is the term of a
+    prefix of its text."""
+    return "".join(f"{b:03d}" for b in token.encode())

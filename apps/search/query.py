@@ -114,11 +114,9 @@ def to_fts5(parsed: ParsedQuery) -> str:
     groups = [
         "(" + " OR ".join(_fts5_string(t.text) for t in group) + ")" for group in parsed.groups
     ]
-    expression = " AND ".join(groups)
-    if parsed.excluded and expression:
-        expression += "".join(f" NOT {_fts5_string(t.text)}" for t in parsed.excluded)
-    return expression
+    return " AND ".join(groups)
 
 
-def to_fts5_excluded(parsed: ParsedQuery) -> str:
-    return " OR ".join(_fts5_string(t.text) for t in parsed.excluded)
+def to_fts5_excluded(parsed: ParsedQuery) -> list[str]:
+    """One FTS5 expression per excluded word or phrase."""
+    return [_fts5_string(t.text) for t in parsed.excluded]

@@ -1,10 +1,10 @@
 """Search over changes: the one entry point for the web page, the API and exports."""
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
-from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -14,9 +14,12 @@ from apps.changes.models import Change
 from apps.projects.models import Project
 
 from . import query as q
-from .backends import START, STOP, get_backend
+from . import tokens
+from .backends import START, STOP, Criteria, Row, get_backend
 from .index import display_text
-from .models import SearchEntry, SearchMetric, SearchTag
+
+# Searches count, facet and order at most this many matches, the most recently filed.
+WINDOW = 1000
 
 
 class SortOrder:
@@ -59,10 +62,13 @@ class Hit:
 @dataclass
 class SearchResults:
     hits: list[Hit]
+    # Exact unless `capped`: then more than `count` changes match, and the results (facet
+    # counts too) cover the `count` most recently filed of them.
     count: int
     page: int
     page_size: int
     sort: str
+    capped: bool = False
     facets: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)
 
     @property
@@ -89,144 +95,120 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def filtered_entries(params: SearchParams, parsed: q.ParsedQuery) -> QuerySet:
-    """Entries passing every filter except the words (which need the backend's ranking)."""
-    backend = get_backend()
-    qs = SearchEntry.objects.all()
+def criteria_of(params: SearchParams, parsed: q.ParsedQuery) -> Criteria:
+    """Every filter of `params` as filter tokens, plus the checks that stay on the row."""
+    c = Criteria(gain_metric=params.gain_metric)
     if params.project is not None:
-        qs = qs.filter(project=params.project)
+        c.tokens.append(tokens.project(params.project.pk))
     if params.owner is not None:
-        qs = qs.filter(owner=params.owner)
+        c.tokens.append(tokens.owner(params.owner.pk))
     if params.status:
-        qs = qs.filter(status=params.status)
-    if params.date_from:
-        qs = qs.filter(created__gte=_day_start(params.date_from))
-    if params.date_to:
-        qs = qs.filter(created__lt=_day_start(params.date_to) + timezone.timedelta(days=1))
+        c.tokens.append(tokens.status(params.status))
     if params.tag:
-        qs = qs.filter(pk__in=SearchTag.objects.filter(tag=params.tag).values("entry_id"))
+        c.tokens.append(tokens.tag(params.tag))
     if params.verdict:
-        qs = qs.filter(
-            pk__in=SearchMetric.objects.filter(verdict=params.verdict).values("entry_id")
-        )
+        c.tokens.append(tokens.verdict(params.verdict))
     if params.gain_metric:
-        metric_rows = SearchMetric.objects.filter(metric=params.gain_metric)
-        if params.gain_min is not None:
-            metric_rows = metric_rows.filter(gain__gte=params.gain_min)
-        qs = qs.filter(pk__in=metric_rows.values("entry_id"))
-    elif params.gain_min is not None:
-        qs = qs.filter(best_gain__gte=params.gain_min)
-    paths = [*parsed.paths, *([params.path.lower()] if params.path else [])]
-    for fragment in paths:
-        qs = backend.path(qs, fragment)
-    for fragment in parsed.excluded_paths:
-        qs = backend.path(qs, fragment, exclude=True)
-    return qs
+        c.tokens.append(tokens.metric(params.gain_metric))
+    if params.gain_min is not None:
+        step, exact = tokens.gain(params.gain_min, params.gain_metric)
+        if step:
+            c.tokens.append(step)
+        if not exact:
+            c.gain_min = params.gain_min
+    if params.date_from:
+        c.created_from = _day_start(params.date_from)
+    if params.date_to:
+        c.created_before = _day_start(params.date_to) + timezone.timedelta(days=1)
+    fragments = [*parsed.paths, *([params.path] if params.path else [])]
+    c.prefixes = [tokens.path(f) for f in fragments]
+    c.excluded_prefixes = [tokens.path(f) for f in parsed.excluded_paths]
+    return c
 
 
 def metric_known(name: str) -> bool:
-    return SearchMetric.objects.filter(metric=name).exists()
+    """Whether any indexed change has a measured metric of this name."""
+    return bool(get_backend().window(q.ParsedQuery(), Criteria(tokens=[tokens.metric(name)]), 1))
 
 
-def _facets(matched: QuerySet) -> dict[str, list[tuple[str, str, int]]]:
+def _facets(rows: list[Row]) -> dict[str, list[tuple[str, str, int]]]:
     top = 10
-    projects = dict(Project.objects.values_list("pk", "slug"))
-    project_names = dict(Project.objects.values_list("pk", "name"))
-    rows = matched.values("project").annotate(n=Count("pk")).order_by("-n")[:top]
-    facets = {
-        "project": [(projects[r["project"]], project_names[r["project"]], r["n"]) for r in rows]
+    counts = {
+        "project": Counter(r.project_id for r in rows),
+        "owner": Counter(r.owner_id for r in rows),
+        "status": Counter(r.status for r in rows),
+        "verdict": Counter(v for r in rows for v in r.verdicts.splitlines()),
+        "tag": Counter(t for r in rows for t in r.tags.splitlines()),
     }
-    rows = list(matched.values("owner").annotate(n=Count("pk")).order_by("-n")[:top])
-    names = dict(
-        User.objects.filter(pk__in=[r["owner"] for r in rows]).values_list("pk", "username")
+    projects = Project.objects.filter(pk__in=counts["project"]).values_list("pk", "slug", "name")
+    project_labels = {pk: (slug, name) for pk, slug, name in projects}
+    owners = dict(
+        User.objects.filter(pk__in=counts["owner"]).values_list("pk", User.USERNAME_FIELD)
     )
-    facets["owner"] = [(names[r["owner"]], names[r["owner"]], r["n"]) for r in rows]
-    facets["status"] = [
-        (r["status"], r["status"], r["n"])
-        for r in matched.values("status").annotate(n=Count("pk")).order_by("-n")
-    ]
-    ids = matched.values("pk")
-    facets["verdict"] = [
-        (r["verdict"], r["verdict"], r["n"])
-        for r in SearchMetric.objects.filter(entry_id__in=ids)
-        .values("verdict")
-        .annotate(n=Count("entry_id", distinct=True))
-        .order_by("-n")
-    ]
-    facets["tag"] = [
-        (r["tag"], r["tag"], r["n"])
-        for r in SearchTag.objects.filter(entry_id__in=ids)
-        .values("tag")
-        .annotate(n=Count("pk"))
-        .order_by("-n", "tag")[:top]
-    ]
-    return facets
+
+    def ranked(counter: Counter, limit: int | None = top) -> list:
+        return sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))[:limit]
+
+    return {
+        "project": [(*project_labels[pk], n) for pk, n in ranked(counts["project"])],
+        "owner": [(owners[pk], owners[pk], n) for pk, n in ranked(counts["owner"])],
+        "status": [(s, s, n) for s, n in ranked(counts["status"], None)],
+        "verdict": [(v, v, n) for v, n in ranked(counts["verdict"], None)],
+        "tag": [(t, t, n) for t, n in ranked(counts["tag"])],
+    }
+
+
+def _ordered(rows: list[Row], sort: str) -> list[Row]:
+    """`rows` (newest filed first) in the order asked for; ties stay newest filed first."""
+    if sort == SortOrder.RELEVANCE:
+        return sorted(rows, key=lambda r: -(r.score or 0.0))
+    if sort == SortOrder.GAIN:
+        with_gain = sorted((r for r in rows if r.gain is not None), key=lambda r: -r.gain)
+        return with_gain + [r for r in rows if r.gain is None]
+    return sorted(rows, key=lambda r: r.created, reverse=True)
 
 
 def search(params: SearchParams, *, facets: bool = True) -> SearchResults:
     """One page of changes matching `params`, best first, with facet counts.
 
+    Counting, facets and ordering cover the WINDOW most recently filed matches; when more
+    match, the results say so (`capped`) and ask for narrower words or filters.
     Raises ValidationError (bad query syntax) or PageOutOfRange.
     """
-    backend = get_backend()
     parsed = q.parse(params.q)
-    filtered = filtered_entries(params, parsed)
-    matched = backend.match(filtered, parsed)
-    count = matched.count()
+    rows = get_backend().window(parsed, criteria_of(params, parsed), WINDOW + 1)
+    capped = len(rows) > WINDOW
+    rows = rows[:WINDOW]
     sort = params.sort or (SortOrder.RELEVANCE if parsed.groups else SortOrder.DATE)
     if sort == SortOrder.RELEVANCE and not parsed.groups:
         sort = SortOrder.DATE
-    last = max(1, math.ceil(count / params.page_size))
+    last = max(1, math.ceil(len(rows) / params.page_size))
     if params.page > last:
         raise PageOutOfRange(params.page, last)
     offset = (params.page - 1) * params.page_size
-    gain_metric = params.gain_metric
-    if sort == SortOrder.RELEVANCE:
-        ids = backend.ranked_ids(filtered, parsed, offset, params.page_size)
-    elif sort == SortOrder.GAIN:
-        if gain_metric:
-            ordered = matched.annotate(
-                gain=Subquery(
-                    SearchMetric.objects.filter(entry_id=OuterRef("pk"), metric=gain_metric)
-                    .order_by("-gain")
-                    .values("gain")[:1]
-                )
-            )
-        else:
-            ordered = matched.annotate(gain=F("best_gain"))
-        ordered = ordered.order_by(F("gain").desc(nulls_last=True), "-created", "-change_id")
-        ids = list(ordered.values_list("change_id", flat=True)[offset : offset + params.page_size])
-    else:
-        ordered = matched.order_by("-created", "-change_id")
-        ids = list(ordered.values_list("change_id", flat=True)[offset : offset + params.page_size])
-    hits = _hits(ids, parsed, gain_metric)
+    page = _ordered(rows, sort)[offset : offset + params.page_size]
     return SearchResults(
-        hits=hits,
-        count=count,
+        hits=_hits(page, parsed),
+        count=len(rows),
+        capped=capped,
         page=params.page,
         page_size=params.page_size,
         sort=sort,
-        facets=_facets(matched) if facets else {},
+        facets=_facets(rows) if facets else {},
     )
 
 
-def _hits(ids: list[int], parsed: q.ParsedQuery, gain_metric: str) -> list[Hit]:
+def _hits(rows: list[Row], parsed: q.ParsedQuery) -> list[Hit]:
+    ids = [r.change_id for r in rows]
     changes = Change.objects.select_related("project", "owner").in_bulk(ids)
-    gains: dict[int, float | None] = {}
-    rows = SearchMetric.objects.filter(entry_id__in=ids)
-    if gain_metric:
-        rows = rows.filter(metric=gain_metric)
-    for entry_id, gain in rows.values_list("entry_id", "gain"):
-        if gain is not None and (gains.get(entry_id) is None or gain > gains[entry_id]):
-            gains[entry_id] = gain
     snippets = {}
     if parsed.groups:
         snippets = get_backend().snippets(parsed, {pk: display_text(changes[pk]) for pk in ids})
     hits = []
-    for pk in ids:
-        change = changes[pk]
-        snippet = snippets.get(pk) or highlight(_lead(change.reason))
-        hits.append(Hit(change=change, snippet=snippet, gain=gains.get(pk)))
+    for row in rows:
+        change = changes[row.change_id]
+        snippet = snippets.get(row.change_id) or highlight(_lead(change.reason))
+        hits.append(Hit(change=change, snippet=snippet, gain=row.gain))
     return hits
 
 
@@ -235,12 +217,13 @@ def _lead(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
-def matching_changes(params: SearchParams) -> QuerySet:
-    """Every change matching `params` (for exports), newest first, unpaginated."""
+def matching_changes(params: SearchParams) -> list[Change]:
+    """Every change matching `params` (for exports), newest filed first, unpaginated."""
     parsed = q.parse(params.q)
-    matched = get_backend().match(filtered_entries(params, parsed), parsed)
-    return (
-        Change.objects.filter(pk__in=matched.values("pk"))
-        .select_related("project", "owner")
-        .order_by("-id")
-    )
+    ids = [r.change_id for r in get_backend().window(parsed, criteria_of(params, parsed), None)]
+    changes = {}
+    for start in range(0, len(ids), 1000):
+        changes.update(
+            Change.objects.select_related("project", "owner").in_bulk(ids[start : start + 1000])
+        )
+    return [changes[pk] for pk in ids]

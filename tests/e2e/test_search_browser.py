@@ -8,7 +8,6 @@ import re
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 from playwright.sync_api import Page, expect
 
@@ -19,22 +18,6 @@ from ..factories import ChangeFactory, ProjectFactory
 from .test_browser import log_in
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(autouse=True)
-def _empty_sqlite_text_index(transactional_db):
-    """Live-server tests empty the tables between tests, but not SQLite's FTS5 tables, whose rows
-    would then name changes that no longer exist. Rolled-back tests never leave such rows."""
-
-    def empty():
-        if connection.vendor == "sqlite":
-            with connection.cursor() as cursor:
-                cursor.execute("DELETE FROM search_fts")
-                cursor.execute("DELETE FROM search_paths")
-
-    empty()
-    yield
-    empty()
 
 
 def file_change(actor, project, title, reason, files=("app/settings.py",), tags=("memory",)):
@@ -342,11 +325,6 @@ def test_the_next_page_link_shows_the_rest(page: Page, sign_in, engineer, projec
     expect(hit_titles(page)).to_have_text(first_page)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="templates/search/_results.html: the pager links have no hx-get/hx-target/"
-    "hx-push-url (the facet links do), so the next page is a full page load",
-)
 def test_the_next_page_link_stays_in_place(page: Page, sign_in, engineer, project):
     file_many(engineer, project, 21)
     sign_in(engineer)

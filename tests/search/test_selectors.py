@@ -43,7 +43,8 @@ def test_malformed_queries_are_refused(db, q, field):
         ("CACHE.PY", {"a", "b"}),
         ("path:worker", {"c"}),
         ("-cache.py", {"c"}),
-        ("py", {"a", "b", "c"}),  # under three characters: a scan, same answer
+        ("app", {"a", "b", "c"}),  # the start of a folder name
+        ("ache.py", set()),  # a fragment starts a folder or file name, never inside one
     ],
 )
 def test_path_search(file_change, found, fragment, expected):
@@ -118,3 +119,59 @@ def test_snippets_highlight_and_escape_markup(file_change):
     assert "&lt;" in html
     # Only whole <mark>…</mark> pairs come from us.
     assert html.count("<mark>") == html.count("</mark>")
+
+
+def test_a_search_counts_and_ranks_the_most_recently_filed_matches(file_change, monkeypatch):
+    from apps.search import selectors
+
+    made = [
+        file_change(title=f"Cache fix {n}", tags=["memory"] if n else ["cpu"]) for n in range(5)
+    ]
+    monkeypatch.setattr(selectors, "WINDOW", 3)
+    results = search(SearchParams(q="cache", page_size=2))
+    assert results.capped and results.count == 3 and results.num_pages == 2
+    assert [h.change.pk for h in results.hits] == [made[4].pk, made[3].pk]
+    # Facet counts cover the same three changes.
+    assert results.facets["tag"] == [("memory", "memory", 3)]
+    assert [h.change.pk for h in search(SearchParams(q="cache", page_size=2, page=2)).hits] == [
+        made[2].pk
+    ]
+    with pytest.raises(PageOutOfRange):
+        search(SearchParams(q="cache", page_size=2, page=3))
+    narrowed = search(SearchParams(q="cache", tag="cpu"))
+    assert not narrowed.capped and [h.change.pk for h in narrowed.hits] == [made[0].pk]
+
+
+def test_paths_with_quotes_and_backslashes(file_change, found):
+    odd = file_change(files_touched=['apps/it\'s/we\\ird "x".py'])
+    file_change(files_touched=["apps/plain.py"])
+    assert found(path="it's/we\\ird") == [odd.pk]
+    assert found(path='we\\ird "x"') == [odd.pk]
+    assert found(q="path:it's/") == [odd.pk]
+
+
+def test_filter_tokens_never_match_words(file_change, found, project):
+    from apps.search import tokens
+    from apps.search.index import fts5_token, pg_token
+
+    change = file_change()
+    assert found(project=project) == [change.pk]
+    # (The tag itself is a word of the text: tags are searchable.)
+    for token in (
+        tokens.project(project.pk),
+        tokens.status("draft"),
+        tokens.owner(change.owner_id),
+    ):
+        for text in (token, fts5_token(token), pg_token(token)):
+            assert found(q=f'"{text}"') == []
+
+
+def test_missing_entries_are_indexed_after_migrate(file_change, found):
+    from apps.search.index import index_missing
+    from apps.search.models import SearchEntry
+
+    change = file_change(title="Cap the walrus pool")
+    SearchEntry.objects.filter(pk=change.pk).delete()
+    assert found(q="walrus") == []
+    assert index_missing() == 1
+    assert found(q="walrus") == [change.pk]

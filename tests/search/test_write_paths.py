@@ -152,6 +152,11 @@ def test_worker_verdicts_reach_the_index(running_measurement, found):
     assert found(verdict="improved") == [change.pk]
     assert found(gain_metric="peak_rss", gain_min=15) == [change.pk]
     assert found(gain_metric="peak_rss", gain_min=25) == []
+    # Between two gain steps, the exact gain (20 %) on the row decides.
+    assert found(gain_metric="peak_rss", gain_min=19.5) == [change.pk]
+    assert found(gain_metric="peak_rss", gain_min=20.5) == []
+    assert found(gain_min=19.5) == [change.pk]
+    assert found(gain_min=20.5) == []
     assert found(q="walrus", verdict="regressed") == []
 
 

@@ -1,0 +1,99 @@
+"""Filters move into the text index as tokens (see apps/search/tokens.py): the side tables of
+tags and metrics, the per-column indexes and the path trigrams give way to one inverted index.
+The index is derived data: its rows are emptied here and rebuilt from the changes after the
+migration (`apps.search.index.index_missing`, on post_migrate), by the code that reads them now.
+"""
+
+from django.db import migrations, models
+
+SQLITE_FORWARD = [
+    "DROP TABLE IF EXISTS search_paths",
+    "DROP TABLE IF EXISTS search_fts",
+    # a-d: the four weight classes of words; f: filter tokens (digits only, see index.py).
+    "CREATE VIRTUAL TABLE search_fts USING fts5(a, b, c, d, f, "
+    "tokenize = 'porter unicode61 remove_diacritics 2')",
+]
+SQLITE_BACKWARD = [
+    "DROP TABLE IF EXISTS search_fts",
+    "CREATE VIRTUAL TABLE search_fts USING fts5(a, b, c, d, "
+    "tokenize = 'porter unicode61 remove_diacritics 2')",
+    "CREATE VIRTUAL TABLE search_paths USING fts5(paths, tokenize = 'trigram')",
+]
+
+
+def _sqlite(statements):
+    def run(apps, schema_editor):
+        if schema_editor.connection.vendor == "sqlite":
+            for sql in statements:
+                schema_editor.execute(sql)
+
+    return run
+
+
+def empty_index(apps, schema_editor):
+    schema_editor.execute("DELETE FROM search_searchentry")
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("search", "0002_text_indexes"),
+    ]
+
+    operations = [
+        migrations.RemoveField(
+            model_name='searchmetric',
+            name='entry',
+        ),
+        migrations.RemoveField(
+            model_name='searchtag',
+            name='entry',
+        ),
+        migrations.RemoveIndex(
+            model_name='searchentry',
+            name='search_created_idx',
+        ),
+        migrations.RemoveIndex(
+            model_name='searchentry',
+            name='search_project_idx',
+        ),
+        migrations.RemoveIndex(
+            model_name='searchentry',
+            name='search_owner_idx',
+        ),
+        migrations.RemoveIndex(
+            model_name='searchentry',
+            name='search_status_idx',
+        ),
+        migrations.RemoveIndex(
+            model_name='searchentry',
+            name='search_best_gain_idx',
+        ),
+        migrations.RemoveField(
+            model_name='searchentry',
+            name='paths',
+        ),
+        migrations.AddField(
+            model_name='searchentry',
+            name='gains',
+            field=models.JSONField(blank=True, default=dict),
+        ),
+        migrations.AddField(
+            model_name='searchentry',
+            name='tags',
+            field=models.TextField(blank=True),
+        ),
+        migrations.AddField(
+            model_name='searchentry',
+            name='verdicts',
+            field=models.TextField(blank=True),
+        ),
+        migrations.DeleteModel(
+            name='SearchMetric',
+        ),
+        migrations.DeleteModel(
+            name='SearchTag',
+        ),
+        migrations.RunPython(empty_index, migrations.RunPython.noop),
+        migrations.RunPython(_sqlite(SQLITE_FORWARD), _sqlite(SQLITE_BACKWARD)),
+    ]
