@@ -18,6 +18,9 @@ from collections.abc import Iterable
 GAIN_STEPS = (1, 2, 5, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100)
 # Longer path tails are cut: a fragment is matched on its first characters only.
 MAX_PATH_TOKEN = 200
+# Path tokens of one change stop at this many characters (PostgreSQL holds at most 1 MB of
+# lexemes per row): a diff of thousands of deep paths is searchable by its first files.
+MAX_PATH_CHARS = 400_000
 
 
 def project(pk: int) -> str:
@@ -45,8 +48,9 @@ def metric(name: str) -> str:
 
 
 def path(fragment: str) -> str:
-    """The token prefix a path fragment is looked up by."""
-    return f"f:{fragment.lower().lstrip('/')}"[: MAX_PATH_TOKEN + 2]
+    """The token prefix a path fragment is looked up by (control characters dropped)."""
+    printable = "".join(ch for ch in fragment.lower().lstrip("/") if ch >= " ")
+    return f"f:{printable}"[: MAX_PATH_TOKEN + 2]
 
 
 def gain(minimum: float, metric_name: str = "") -> tuple[str | None, bool]:
@@ -62,10 +66,15 @@ def gain(minimum: float, metric_name: str = "") -> tuple[str | None, bool]:
 
 def path_tails(paths: Iterable[str]) -> list[str]:
     tails: dict[str, None] = {}
+    size = 0
     for p in paths:
-        parts = p.lower().strip("/").split("/")
+        parts = p.strip("/").split("/")
         for i in range(len(parts)):
-            tails[path("/".join(parts[i:]))] = None
+            token = path("/".join(parts[i:]))
+            size += len(token)
+            if size > MAX_PATH_CHARS:
+                return list(tails)
+            tails[token] = None
     return list(tails)
 
 

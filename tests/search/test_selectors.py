@@ -175,3 +175,13 @@ def test_missing_entries_are_indexed_after_migrate(file_change, found):
     assert found(q="walrus") == []
     assert index_missing() == 1
     assert found(q="walrus") == [change.pk]
+
+
+def test_a_huge_diff_is_indexed_and_its_first_files_found(file_change, found):
+    deep = "/".join(c * 100 for c in "def")
+    files = [f"{deep}/n{i}.py" for i in range(5000)]
+    change = file_change(files_touched=files)
+    assert found(path="n0.py") == [change.pk]
+    assert found(path=f"{deep}/n1.py") == [change.pk]
+    # Past the per-change budget of path tokens, files are found by words only.
+    assert found(path="n4999.py") == []
