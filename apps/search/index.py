@@ -136,7 +136,7 @@ def _index_batch(ids: list[int]) -> None:
     results = _latest_results(ids)
     SearchEntry.objects.filter(pk__in=ids).delete()
     entries, texts = [], []
-    for change in changes:
+    for change in sorted(changes, key=lambda c: c.pk):
         gains: dict[str, float | None] = {}
         verdicts: dict[str, None] = {}
         for r in results.get(change.pk, []):
@@ -168,32 +168,42 @@ def _index_batch(ids: list[int]) -> None:
             paths=change.files_touched or [],
         )
         texts.append((change.pk, weighted_text(change), filters))
+    if connection.vendor == "postgresql":
+        # The vector is computed first and inserted with its row: an UPDATE afterwards would
+        # leave every entry a dead copy and scatter the live ones across the table.
+        vectors = _pg_vectors(texts)
+        for entry in entries:
+            entry.vector = vectors[entry.change_id]
     SearchEntry.objects.bulk_create(entries)
-    _write_text(ids, texts)
+    if connection.vendor == "sqlite":
+        _write_fts(ids, texts)
+    elif connection.vendor != "postgresql":
+        raise NotImplementedError(f"search does not support {connection.vendor}")
 
 
-def _write_text(ids: list[int], texts: list[tuple[int, dict[str, str], list[str]]]) -> None:
+def _pg_vectors(texts: list[tuple[int, dict[str, str], list[str]]]) -> dict[int, str]:
+    if not texts:
+        return {}
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            if texts:
-                # Filter tokens go in as they are (array_to_tsvector parses nothing), behind a
-                # character the text parser never keeps, so no word can be mistaken for one.
-                cursor.execute(
-                    "UPDATE search_searchentry e SET vector ="
-                    " setweight(to_tsvector('english', t.a), 'A')"
-                    " || setweight(to_tsvector('english', t.b), 'B')"
-                    " || setweight(to_tsvector('english', t.c), 'C')"
-                    " || setweight(to_tsvector('english', t.d), 'D')"
-                    " || array_to_tsvector(string_to_array(t.f, chr(30)))"
-                    " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],"
-                    " %s::text[]) AS t(id, a, b, c, d, f) WHERE e.change_id = t.id",
-                    [[pk for pk, _, _ in texts]]
-                    + [[text[w] for _, text, _ in texts] for w in WEIGHTS]
-                    + [[chr(30).join(pg_token(t) for t in f) for _, _, f in texts]],
-                )
-            return
-        if connection.vendor != "sqlite":
-            raise NotImplementedError(f"search does not support {connection.vendor}")
+        # Filter tokens go in as they are (array_to_tsvector parses nothing), behind a
+        # character the text parser never keeps, so no word can be mistaken for one.
+        cursor.execute(
+            "SELECT t.id, (setweight(to_tsvector('english', t.a), 'A')"
+            " || setweight(to_tsvector('english', t.b), 'B')"
+            " || setweight(to_tsvector('english', t.c), 'C')"
+            " || setweight(to_tsvector('english', t.d), 'D')"
+            " || array_to_tsvector(string_to_array(t.f, chr(30))))::text"
+            " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],"
+            " %s::text[]) AS t(id, a, b, c, d, f)",
+            [[pk for pk, _, _ in texts]]
+            + [[text[w] for _, text, _ in texts] for w in WEIGHTS]
+            + [[chr(30).join(pg_token(t) for t in f) for _, _, f in texts]],
+        )
+        return dict(cursor.fetchall())
+
+
+def _write_fts(ids: list[int], texts: list[tuple[int, dict[str, str], list[str]]]) -> None:
+    with connection.cursor() as cursor:
         if ids:
             # Only placeholders are formatted in; the ids travel as parameters.
             placeholders = ",".join(["%s"] * len(ids))

@@ -363,9 +363,10 @@ class Command(BaseCommand):
                         select.append(f"{column} + k * {change_span}")
                     else:
                         select.append(column)
+                # Copy by copy, in key order: rows land in the order they would have been filed.
                 cursor.execute(
                     f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(select)}"  # noqa: S608
-                    f" FROM {table}, generate_series(1, {times - 1}) AS k"
+                    f" FROM {table}, generate_series(1, {times - 1}) AS k ORDER BY k, {pk}"
                 )
                 if model in (Change, Measurement):
                     cursor.execute(
