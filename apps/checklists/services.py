@@ -1,6 +1,7 @@
 """Writes on release checklists: templates, ticks, worker verification, shipping, rollback."""
 
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
@@ -117,47 +118,60 @@ def template_item_move(*, actor: User, item: TemplateItem, offset: int) -> None:
 
 def checklist_copy(*, changes: Iterable[Change]) -> None:
     """Give newly filed changes their project's checklist (inside the filing transaction)."""
-    changes = list(changes)
-    templates = templates_for({c.project_id: c.project for c in changes}.values())
-    # A project's items differ from one change to the next only in the change they belong
-    # to, so each is converted for the database once and written for every change in one
-    # executemany: bulk_create converted every value of every row again (most of the time an
-    # import of many changes took).
-    fields = [f for f in ChecklistItem._meta.concrete_fields if not f.primary_key]
-    at = fields.index(ChecklistItem._meta.get_field("change"))
-    rows = {
-        pk: [
-            [f.get_db_prep_save(f.pre_save(item, add=True), connection) for f in fields]
-            for item in (
-                ChecklistItem(
+    ids_of: dict[int, list[int]] = {}
+    projects = {}
+    for change in changes:
+        ids_of.setdefault(change.project_id, []).append(change.pk)
+        projects[change.project_id] = change.project
+    templates = templates_for(projects.values())
+    # An item is the same for every change of a project but for the change it belongs to:
+    # it is converted for the database once and written for all of them by one INSERT ...
+    # SELECT over their ids. bulk_create converted and sent every value of every row again,
+    # most of the time an import of many changes took.
+    change_field = ChecklistItem._meta.get_field("change")
+    fields = [
+        f
+        for f in ChecklistItem._meta.concrete_fields
+        if not f.primary_key and f is not change_field
+    ]
+    source, as_param = _one_row_per_id()
+    quote = connection.ops.quote_name
+    # Only names from the model and placeholders are formatted in.
+    sql = "INSERT INTO {} ({}, {}) SELECT value, {} FROM {}".format(  # noqa: S608
+        quote(ChecklistItem._meta.db_table),
+        quote(change_field.column),
+        ", ".join(quote(f.column) for f in fields),
+        ", ".join(["%s"] * len(fields)),
+        source,
+    )
+    with connection.cursor() as cursor:
+        for project_id, ids in ids_of.items():
+            ordered = sorted(templates[project_id], key=lambda t: t.position)
+            for n, t in enumerate(ordered):
+                item = ChecklistItem(
                     position=n,
                     title=t.title,
                     kind=t.kind,
                     required=t.required,
                     argv=t.argv,
                     timeout_seconds=t.timeout_seconds,
+                    # By id: the template's environment is not fetched.
                     environment_id=t.environment_id,
                 )
-                for n, t in enumerate(sorted(items, key=lambda t: t.position))
-            )
-        ]
-        for pk, items in templates.items()
-    }
-    quote = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - names from the model
-        quote(ChecklistItem._meta.db_table),
-        ", ".join(quote(f.column) for f in fields),
-        ", ".join(["%s"] * len(fields)),
-    )
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            sql,
-            [
-                (*row[:at], change.pk, *row[at + 1 :])
-                for change in changes
-                for row in rows[change.project_id]
-            ],
-        )
+                values = [
+                    f.get_db_prep_save(f.pre_save(item, add=True), connection) for f in fields
+                ]
+                cursor.execute(sql, [*values, as_param(ids)])
+
+
+def _one_row_per_id() -> tuple[str, Callable[[list[int]], object]]:
+    """A FROM item with one row (column `value`) per id of a list given as one parameter, and
+    what to pass as that parameter."""
+    if connection.vendor == "postgresql":
+        return "unnest(%s::bigint[]) AS ids(value)", list
+    if connection.vendor == "sqlite":
+        return "json_each(%s)", json.dumps
+    raise NotImplementedError(f"checklists do not support {connection.vendor}")
 
 
 # --- ticking -----------------------------------------------------------------------------
