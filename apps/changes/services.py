@@ -1,5 +1,6 @@
 """Writes on changes. Every one checks the actor's role and leaves an audit entry."""
 
+import gc
 from typing import Required, TypedDict, Unpack
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -138,9 +139,16 @@ def changes_create_many(*, actor: User, changes: list[Change], batch: int = 2000
         _require_owner_choice(actor, change.owner)
         if leave_to_worker(change):
             to_sync[change.project_id] = change.project
-    for start in range(0, len(changes), batch):
-        part = Change.objects.bulk_create(changes[start : start + batch])
-        _record_filed(actor=actor, changes=part)
+    # Every batch leaves thousands of short-lived objects, which set off full garbage
+    # collections; each scanned everything alive (all the changes, the caller's records) again
+    # and took a third of an import's time. Frozen, what is alive now is left out of them.
+    gc.freeze()
+    try:
+        for start in range(0, len(changes), batch):
+            part = Change.objects.bulk_create(changes[start : start + batch])
+            _record_filed(actor=actor, changes=part)
+    finally:
+        gc.unfreeze()
     for project in to_sync.values():
         project_sync_enqueue(project)
     return changes
