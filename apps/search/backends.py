@@ -14,6 +14,7 @@ from django.db import connection
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from . import partitions
 from . import query as q
 from .index import fts5_token, pg_token
 
@@ -65,6 +66,26 @@ class PostgresBackend:
     config = "english"
 
     def window(self, parsed: q.ParsedQuery, criteria: Criteria, limit: int | None) -> list[Row]:
+        # Partition by partition, newest first: each is planned on its own (a walk down its
+        # ids for a common word, its own GIN index for a rarer one), and the search stops as
+        # soon as it has enough.
+        sql, params = self._window_sql(parsed, criteria)
+        rows: list[Row] = []
+        with connection.cursor() as cursor:
+            for number in partitions.newest_first():
+                wanted = None if limit is None else limit - len(rows)
+                if wanted == 0:
+                    break
+                low, high = partitions.bounds(number)
+                cursor.execute(
+                    sql + (" LIMIT %s" if wanted is not None else ""),
+                    [*params, low, high, *([wanted] if wanted is not None else [])],
+                )
+                rows += _rows(cursor)
+        return rows
+
+    def _window_sql(self, parsed: q.ParsedQuery, criteria: Criteria) -> tuple[str, list]:
+        """The query over one partition: its bounds (and the limit) are the last parameters."""
         select, where, params_select, params_where = [], [], [], []
         words = q.to_websearch(parsed)
         if criteria.gain_metric:
@@ -93,17 +114,12 @@ class PostgresBackend:
             where.append("numnode(websearch_to_tsquery(%s::regconfig, %s)) > 0")
             params_where += [self.config, words]
         where, params_where = self._row_checks(criteria, where, params_where)
+        where.append("e.change_id >= %s AND e.change_id < %s")
         sql = (
             f"SELECT {COLUMNS}, {', '.join(select)} FROM search_searchentry e"  # noqa: S608
-            f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY e.change_id DESC"
+            f" WHERE {' AND '.join(where)} ORDER BY e.change_id DESC"
         )
-        params = params_select + params_where
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(limit)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return _rows(cursor)
+        return sql, params_select + params_where
 
     @staticmethod
     def _literal(token: str) -> str:

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 
 from apps.changes.models import Change
 
-from . import tokens
+from . import partitions, tokens
 from .models import SearchEntry
 
 # (name, weight class A-D, value). A weighs most: a word in a title beats one in a command.
@@ -174,6 +174,7 @@ def _index_batch(ids: list[int]) -> None:
         vectors = _pg_vectors(texts)
         for entry in entries:
             entry.vector = vectors[entry.change_id]
+        partitions.ensure_for([e.change_id for e in entries])
     SearchEntry.objects.bulk_create(entries)
     if connection.vendor == "sqlite":
         _write_fts(ids, texts)

@@ -108,14 +108,15 @@ def criteria_of(params: SearchParams, parsed: q.ParsedQuery) -> Criteria:
         c.tokens.append(tokens.tag(params.tag))
     if params.verdict:
         c.tokens.append(tokens.verdict(params.verdict))
-    if params.gain_metric:
-        c.tokens.append(tokens.metric(params.gain_metric))
+    step, exact = None, False
     if params.gain_min is not None:
         step, exact = tokens.gain(params.gain_min, params.gain_metric)
-        if step:
-            c.tokens.append(step)
         if not exact:
             c.gain_min = params.gain_min
+    if step:
+        c.tokens.append(step)  # a gain step on a metric implies the metric was measured
+    elif params.gain_metric:
+        c.tokens.append(tokens.metric(params.gain_metric))
     if params.date_from:
         c.created_from = _day_start(params.date_from)
     if params.date_to:

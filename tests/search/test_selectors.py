@@ -185,3 +185,20 @@ def test_a_huge_diff_is_indexed_and_its_first_files_found(file_change, found):
     assert found(path=f"{deep}/n1.py") == [change.pk]
     # Past the per-change budget of path tokens, files are found by words only.
     assert found(path="n4999.py") == []
+
+
+def test_a_search_reads_partitions_newest_first_and_stops(file_change, monkeypatch):
+    """On PostgreSQL entries live in partitions of consecutive ids; here two ids each."""
+    from apps.search import partitions, selectors
+    from apps.search.selectors import matching_changes
+
+    monkeypatch.setattr(partitions, "PARTITION_SIZE", 2)
+    made = [file_change(title=f"Walrus fix {n}") for n in range(5)]
+    file_change(title="Unrelated")
+    monkeypatch.setattr(selectors, "WINDOW", 3)
+    results = search(SearchParams(q="walrus"))
+    assert results.capped
+    assert {h.change.pk for h in results.hits} == {c.pk for c in made[2:]}
+    assert [c.pk for c in matching_changes(SearchParams(q="walrus"))] == [
+        c.pk for c in reversed(made)
+    ]

@@ -21,6 +21,40 @@ SQLITE_BACKWARD = [
 ]
 
 
+def _entry_table(partitioned: bool) -> list[str]:
+    """The entry table as Django's model makes it; on PostgreSQL partitioned by ranges of change
+    ids (see apps.search.partitions), so each slice of changes has a GIN index of its own."""
+    return [
+        "DROP TABLE search_searchentry",
+        "CREATE TABLE search_searchentry ("
+        " change_id bigint NOT NULL PRIMARY KEY"
+        "  REFERENCES changes_change (id) DEFERRABLE INITIALLY DEFERRED,"
+        " project_id bigint NOT NULL"
+        "  REFERENCES projects_project (id) DEFERRABLE INITIALLY DEFERRED,"
+        " owner_id bigint NOT NULL REFERENCES accounts_user (id) DEFERRABLE INITIALLY DEFERRED,"
+        " status varchar(20) NOT NULL,"
+        " created timestamp with time zone NOT NULL,"
+        " tags text NOT NULL,"
+        " verdicts text NOT NULL,"
+        " gains jsonb NOT NULL,"
+        " best_gain double precision NULL,"
+        " vector tsvector NULL"
+        ")" + (" PARTITION BY RANGE (change_id)" if partitioned else ""),
+        "CREATE INDEX search_searchentry_project_id ON search_searchentry (project_id)",
+        "CREATE INDEX search_searchentry_owner_id ON search_searchentry (owner_id)",
+        "CREATE INDEX search_vector_gin ON search_searchentry USING gin (vector)",
+    ]
+
+
+def _postgres(statements):
+    def run(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            for sql in statements:
+                schema_editor.execute(sql)
+
+    return run
+
+
 def _sqlite(statements):
     def run(apps, schema_editor):
         if schema_editor.connection.vendor == "sqlite":
@@ -96,4 +130,5 @@ class Migration(migrations.Migration):
         ),
         migrations.RunPython(empty_index, migrations.RunPython.noop),
         migrations.RunPython(_sqlite(SQLITE_FORWARD), _sqlite(SQLITE_BACKWARD)),
+        migrations.RunPython(_postgres(_entry_table(True)), _postgres(_entry_table(False))),
     ]

@@ -1,0 +1,62 @@
+"""PostgreSQL keeps search entries in partitions of PARTITION_SIZE consecutive change ids.
+
+Each partition has its own GIN index, so a search reads the newest slice first and stops
+when it has enough: a word matching one change in a hundred costs a slice's worth of index and
+rows, not the whole table's. Partitions are made when the first change of their range is
+indexed, inside that change's transaction; an advisory lock lets one writer make each.
+"""
+
+from django.db import connection
+
+PARTITION_SIZE = 100_000
+TABLE = "search_searchentry"
+# pg_advisory_xact_lock key: "search partitions".
+_LOCK = 0x5EA2C4
+
+
+def bounds(number: int) -> tuple[int, int]:
+    return number * PARTITION_SIZE, (number + 1) * PARTITION_SIZE
+
+
+def ensure_for(ids: list[int]) -> None:
+    """Make the partitions that rows with these change ids go into (inside a transaction)."""
+    wanted = sorted({pk // PARTITION_SIZE for pk in ids})
+    if not wanted:
+        return
+    with connection.cursor() as cursor:
+        missing = [n for n in wanted if not _exists(cursor, n)]
+        if not missing:
+            return
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
+        for number in missing:
+            low, high = bounds(number)
+            # Integers only are formatted in.
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {TABLE}_{number} PARTITION OF {TABLE}"
+                f" FOR VALUES FROM ({low}) TO ({high})"
+            )
+
+
+def _exists(cursor, number: int) -> bool:
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [f"{TABLE}_{number}"])
+    return cursor.fetchone()[0]
+
+
+def newest_first() -> list[int]:
+    """The numbers of the partitions there are, newest changes first."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = %s::regclass",
+            [TABLE],
+        )
+        names = [row[0] for row in cursor.fetchall()]
+    prefix = f"{TABLE}_"
+    return sorted(
+        (
+            int(n[len(prefix) :])
+            for n in names
+            if n.startswith(prefix) and n[len(prefix) :].isdigit()
+        ),
+        reverse=True,
+    )
