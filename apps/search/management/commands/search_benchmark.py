@@ -27,6 +27,7 @@ from apps.measurements.models import (
     Profile,
 )
 from apps.projects.models import Environment, Project
+from apps.search import partitions
 from apps.search.index import index_changes
 from apps.search.selectors import WINDOW, SearchParams, search
 
@@ -348,6 +349,8 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             cursor.execute("SELECT max(id) FROM changes_change")
             change_span = cursor.fetchone()[0]
+            last = change_span * times
+            partitions.ensure_for([*range(0, last, partitions.PARTITION_SIZE), last])
             cursor.execute("DROP INDEX IF EXISTS search_vector_gin")
             for model, fks in plan:
                 table = model._meta.db_table
