@@ -18,6 +18,10 @@ def bounds(number: int) -> tuple[int, int]:
     return number * PARTITION_SIZE, (number + 1) * PARTITION_SIZE
 
 
+def name(number: int) -> str:
+    return f"{TABLE}_{int(number)}"
+
+
 def ensure_for(ids: list[int]) -> None:
     """Make the partitions that rows with these change ids go into (inside a transaction)."""
     wanted = sorted({pk // PARTITION_SIZE for pk in ids})
@@ -32,13 +36,13 @@ def ensure_for(ids: list[int]) -> None:
             low, high = bounds(number)
             # Integers only are formatted in.
             cursor.execute(
-                f"CREATE TABLE IF NOT EXISTS {TABLE}_{number} PARTITION OF {TABLE}"
+                f"CREATE TABLE IF NOT EXISTS {name(number)} PARTITION OF {TABLE}"
                 f" FOR VALUES FROM ({low}) TO ({high})"
             )
 
 
 def _exists(cursor, number: int) -> bool:
-    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [f"{TABLE}_{number}"])
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name(number)])
     return cursor.fetchone()[0]
 
 
