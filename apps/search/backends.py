@@ -62,8 +62,42 @@ def _rows(cursor) -> list[Row]:
     return [Row(*r) for r in cursor.fetchall()]
 
 
-class PostgresBackend:
+class _Backend:
+    """What both engines share: the gain column and the checks made on each found row."""
+
+    # SQL of the gain on one metric, whose key (see gain_key) is its one parameter.
+    GAIN = ""
+
+    def gain_key(self, metric: str) -> str:
+        return metric
+
+    def adapt_datetime(self, value: datetime):
+        return value
+
+    def _gain(self, c: Criteria) -> tuple[str, list]:
+        """The gain column (on the requested metric, else the best gain) and its parameters."""
+        if c.gain_metric:
+            return self.GAIN, [self.gain_key(c.gain_metric)]
+        return "e.best_gain", []
+
+    def _row_checks(self, c: Criteria) -> tuple[list[str], list]:
+        where, params = [], []
+        if c.created_from:
+            where.append("e.created >= %s")
+            params.append(self.adapt_datetime(c.created_from))
+        if c.created_before:
+            where.append("e.created < %s")
+            params.append(self.adapt_datetime(c.created_before))
+        if c.gain_min is not None:
+            gain, gain_params = self._gain(c)
+            where.append(f"{gain} >= %s")
+            params += [*gain_params, c.gain_min]
+        return where, params
+
+
+class PostgresBackend(_Backend):
     config = "english"
+    GAIN = "(e.gains ->> %s)::float8"
 
     def window(self, parsed: q.ParsedQuery, criteria: Criteria, limit: int | None) -> list[Row]:
         # Partition by partition, newest first: each is planned on its own (a walk down its
@@ -87,34 +121,31 @@ class PostgresBackend:
 
     def _window_sql(self, parsed: q.ParsedQuery, criteria: Criteria) -> tuple[str, list]:
         """The query over one partition, whose name goes in {table} (and the limit last)."""
-        select, where, params_select, params_where = [], [], [], []
         words = q.to_websearch(parsed)
-        if criteria.gain_metric:
-            select.append("(e.gains ->> %s)::float8")
-            params_select.append(criteria.gain_metric)
-        else:
-            select.append("e.best_gain")
+        gain, params_select = self._gain(criteria)
+        select = [gain]
         if parsed.groups:
             select.append("ts_rank(e.vector, websearch_to_tsquery(%s::regconfig, %s))")
             params_select += [self.config, words]
         else:
             select.append("NULL")
-        parts, part_params = [], []
+        where, params_where, parts = [], [], []
         if parsed.has_words:
             parts.append("websearch_to_tsquery(%s::regconfig, %s)")
-            part_params += [self.config, words]
+            params_where += [self.config, words]
         filters = self._tsquery(criteria)
         if filters:
             parts.append("%s::tsquery")
-            part_params.append(filters)
+            params_where.append(filters)
         if parts:
             where.append(f"e.vector @@ ({' && '.join(parts)})")
-            params_where += part_params
         if parsed.has_words:
             # Stop words alone make an empty query, which must match nothing.
             where.append("numnode(websearch_to_tsquery(%s::regconfig, %s)) > 0")
             params_where += [self.config, words]
-        where, params_where = self._row_checks(criteria, where, params_where)
+        checks, check_params = self._row_checks(criteria)
+        where += checks
+        params_where += check_params
         sql = (
             f"SELECT {COLUMNS}, {', '.join(select)} FROM {{table}} e"  # noqa: S608
             f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY e.change_id DESC"
@@ -131,23 +162,6 @@ class PostgresBackend:
         terms += [self._literal(p) + ":*" for p in c.prefixes]
         terms += ["!" + self._literal(p) + ":*" for p in c.excluded_prefixes]
         return " & ".join(terms)
-
-    @staticmethod
-    def _row_checks(c: Criteria, where: list, params: list) -> tuple[list, list]:
-        if c.created_from:
-            where.append("e.created >= %s")
-            params.append(c.created_from)
-        if c.created_before:
-            where.append("e.created < %s")
-            params.append(c.created_before)
-        if c.gain_min is not None:
-            if c.gain_metric:
-                where.append("(e.gains ->> %s)::float8 >= %s")
-                params += [c.gain_metric, c.gain_min]
-            else:
-                where.append("e.best_gain >= %s")
-                params.append(c.gain_min)
-        return where, params
 
     def snippets(self, parsed: q.ParsedQuery, texts: dict[int, str]) -> dict[int, SafeString]:
         if not texts:
@@ -173,19 +187,22 @@ class PostgresBackend:
             return {pk: _marks(text) for pk, text in cursor.fetchall()}
 
 
-class SqliteBackend:
+class SqliteBackend(_Backend):
     # bm25 column weights for the A, B, C, D classes (see index.FIELDS); filter tokens weigh 0.
     weights = "10.0, 4.0, 2.0, 1.0, 0.0"
     WORDS = "{a b c d}"
+    GAIN = "json_extract(e.gains, %s)"
+
+    def gain_key(self, metric: str) -> str:
+        return '$."' + metric.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    def adapt_datetime(self, value: datetime):
+        return connection.ops.adapt_datetimefield_value(value)
 
     def window(self, parsed: q.ParsedQuery, criteria: Criteria, limit: int | None) -> list[Row]:
         positive, negative = self._match(parsed, criteria)
-        gain = "e.best_gain"
-        params_select: list = []
-        if criteria.gain_metric:
-            gain = "json_extract(e.gains, %s)"
-            params_select.append(self._json_path(criteria.gain_metric))
-        where, params_where = self._row_checks(criteria, [], [])
+        gain, params_select = self._gain(criteria)
+        where, params_where = self._row_checks(criteria)
         if positive:
             expression = positive + "".join(f" NOT ({n})" for n in negative)
             score = f"-bm25(search_fts, {self.weights})" if parsed.groups else "NULL"
@@ -227,26 +244,6 @@ class SqliteBackend:
         negative = [f"{self.WORDS} : ({e})" for e in q.to_fts5_excluded(parsed)]
         negative += [f'{{f}} : "{fts5_token(p)}" *' for p in c.excluded_prefixes]
         return " AND ".join(positive), negative
-
-    @staticmethod
-    def _json_path(key: str) -> str:
-        return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    def _row_checks(self, c: Criteria, where: list, params: list) -> tuple[list, list]:
-        if c.created_from:
-            where.append("e.created >= %s")
-            params.append(connection.ops.adapt_datetimefield_value(c.created_from))
-        if c.created_before:
-            where.append("e.created < %s")
-            params.append(connection.ops.adapt_datetimefield_value(c.created_before))
-        if c.gain_min is not None:
-            if c.gain_metric:
-                where.append("json_extract(e.gains, %s) >= %s")
-                params += [self._json_path(c.gain_metric), c.gain_min]
-            else:
-                where.append("e.best_gain >= %s")
-                params.append(c.gain_min)
-        return where, params
 
     def snippets(self, parsed: q.ParsedQuery, texts: dict[int, str]) -> dict[int, SafeString]:
         words = q.to_fts5(parsed)
