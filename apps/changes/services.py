@@ -55,7 +55,7 @@ def _require_owner_choice(actor: User, owner: User) -> None:
 
 
 class ChangeFields(TypedDict, total=False):
-    """What a person gives when filing a change; everything else is derived."""
+    """What filing a change takes; everything else on it is derived."""
 
     project: Required[Project]
     title: Required[str]
@@ -127,7 +127,8 @@ def change_create(*, actor: User, **fields: Unpack[ChangeFields]) -> Change:
 
 @transaction.atomic
 def changes_create_many(*, actor: User, changes: list[Change], batch: int = 2000) -> list[Change]:
-    """File many changes from `change_prepare`, as `change_create` would, a batch per query.
+    """File many changes from `change_prepare` as `change_create` would, in batches: a few
+    queries per batch, none per change.
 
     No git work per change: revisions are left to one repository sync per project, after
     which a worker resolves them (and fills empty file lists), as for a host without a clone.
