@@ -10,7 +10,7 @@ steps are checked on the rows it finds.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -104,19 +104,38 @@ class PostgresBackend(_Backend):
         # ids for a common word, its own GIN index for a rarer one), and the search stops as
         # soon as it has enough.
         sql, params = self._window_sql(parsed, criteria)
-        rows: list[Row] = []
+        # PostgreSQL estimates a phrase like its words anywhere in the text, so for two common
+        # words that rarely stand together it would walk a whole partition row by row. Its GIN
+        # index bounds the work by the rows holding both words instead.
+        phrase = any(term.phrase for group in parsed.groups for term in group)
         with connection.cursor() as cursor:
-            for number in partitions.newest_first():
-                wanted = None if limit is None else limit - len(rows)
-                if wanted == 0:
-                    break
-                # The partition is named directly: planning one table is cheaper than pruning.
-                cursor.execute(
-                    sql.format(table=partitions.name(number))
-                    + (" LIMIT %s" if wanted is not None else ""),
-                    [*params, *([wanted] if wanted is not None else [])],
-                )
-                rows += _rows(cursor)
+            if phrase:
+                cursor.execute("SET enable_indexscan = off")
+            try:
+                rows = self._partitions_newest_first(cursor, sql, params, limit)
+            except DatabaseError:
+                # In a transaction, its rollback undoes the SET (and nothing else may run).
+                if phrase and not connection.in_atomic_block:
+                    cursor.execute("RESET enable_indexscan")
+                raise
+            if phrase:
+                cursor.execute("RESET enable_indexscan")
+        return rows
+
+    @staticmethod
+    def _partitions_newest_first(cursor, sql: str, params: list, limit: int | None) -> list[Row]:
+        rows: list[Row] = []
+        for number in partitions.newest_first():
+            wanted = None if limit is None else limit - len(rows)
+            if wanted == 0:
+                break
+            # Named directly: planning one table is cheaper than pruning the parent.
+            cursor.execute(
+                sql.format(table=partitions.name(number))
+                + (" LIMIT %s" if wanted is not None else ""),
+                [*params, *([wanted] if wanted is not None else [])],
+            )
+            rows += _rows(cursor)
         return rows
 
     def _window_sql(self, parsed: q.ParsedQuery, criteria: Criteria) -> tuple[str, list]:

@@ -19,7 +19,7 @@ from .backends import START, STOP, Criteria, Row, get_backend
 from .index import display_text
 
 # Searches count, facet and order at most this many matches, the most recently filed.
-WINDOW = 1000
+WINDOW = 500
 
 
 class SortOrder:

@@ -202,3 +202,14 @@ def test_a_search_reads_partitions_newest_first_and_stops(file_change, monkeypat
     assert [c.pk for c in matching_changes(SearchParams(q="walrus"))] == [
         c.pk for c in reversed(made)
     ]
+
+
+def test_a_phrase_search_leaves_the_planner_settings_alone(file_change, found):
+    from django.db import connection
+
+    change = file_change()
+    assert found(q='"LRU cache"') == [change.pk]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW enable_indexscan")
+            assert cursor.fetchone()[0] == "on"
