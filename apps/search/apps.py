@@ -4,9 +4,16 @@ from django.db.models.signals import post_migrate
 
 def index_missing(sender, using="default", **kwargs) -> None:
     """After every migrate (and flush): index the changes the search index lacks, with the
-    index code of this release, so a migration can reshape the index by emptying it."""
+    index code of this release, so a migration can reshape the index by emptying it.
+    Not while the database is migrated to an older schema than this code writes."""
+    from django.db import connections
+    from django.db.migrations.executor import MigrationExecutor
+
     from .index import index_missing
 
+    executor = MigrationExecutor(connections[using])
+    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        return
     index_missing()
 
 

@@ -75,14 +75,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RemoveField(
-            model_name='searchmetric',
-            name='entry',
-        ),
-        migrations.RemoveField(
-            model_name='searchtag',
-            name='entry',
-        ),
         migrations.RemoveIndex(
             model_name='searchentry',
             name='search_created_idx',
