@@ -13,7 +13,7 @@ from apps.checklists.services import checklist_copy
 from apps.core.audit import audit_record_many, audit_update, snapshot
 from apps.projects.models import Project
 from apps.projects.services import project_sync_enqueue
-from apps.search.index import index_change, index_changes
+from apps.search.index import index_change, index_filed
 
 from .models import Change, ChangeStatus
 from .revisions import fill_from_repository, leave_to_worker
@@ -106,7 +106,7 @@ def _record_filed(*, actor: User, changes: list[Change]) -> None:
         objs=changes,
         after=lambda change: snapshot(change, AUDITED_FIELDS),
     )
-    index_changes([change.pk for change in changes])
+    index_filed(changes)
     checklist_copy(changes=changes)
 
 

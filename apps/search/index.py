@@ -6,8 +6,6 @@ To index another text field, add one line to FIELDS.
 
 import re
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
-from contextvars import ContextVar
 
 from django.db import connection, transaction
 
@@ -82,25 +80,6 @@ def _latest_results(change_ids: list[int]) -> dict[int, list[dict]]:
     return latest
 
 
-_deferred: ContextVar[set[int] | None] = ContextVar("search_index_deferred", default=None)
-
-
-@contextmanager
-def deferred():
-    """Collect the changes written inside the block and index them once, in bulk, at its end.
-
-    For bulk writers (imports): use it inside their transaction, so the index still commits
-    or rolls back with the data.
-    """
-    pending: set[int] = set()
-    token = _deferred.set(pending)
-    try:
-        yield
-    finally:
-        _deferred.reset(token)
-    index_changes(sorted(pending))
-
-
 def index_change(change: Change) -> None:
     """Bring the index of one change up to date (call inside the writing transaction)."""
     index_changes([change.pk])
@@ -109,10 +88,6 @@ def index_change(change: Change) -> None:
 def index_changes(change_ids: Iterable[int]) -> int:
     """Bring the index of many changes up to date, in batches; returns how many."""
     ids = list(change_ids)
-    pending = _deferred.get()
-    if pending is not None:
-        pending.update(ids)
-        return len(ids)
     for start in range(0, len(ids), BATCH):
         _index_batch(ids[start : start + BATCH])
     return len(ids)
@@ -131,10 +106,21 @@ def index_missing() -> int:
         return index_changes(missing.values_list("pk", flat=True))
 
 
+def index_filed(changes: list[Change]) -> None:
+    """Index changes just filed in this transaction, from the objects in hand: they have no
+    entry and no measurement yet, so nothing is read back. Their owners must be loaded."""
+    for start in range(0, len(changes), BATCH):
+        _write_entries(changes[start : start + BATCH], {})
+
+
 def _index_batch(ids: list[int]) -> None:
     changes = list(Change.objects.filter(pk__in=ids).select_related("owner"))
     results = _latest_results(ids)
     SearchEntry.objects.filter(pk__in=ids).delete()
+    _write_entries(changes, results)
+
+
+def _write_entries(changes: list[Change], results: dict[int, list[dict]]) -> None:
     entries, texts = [], []
     for change in sorted(changes, key=lambda c: c.pk):
         gains: dict[str, float | None] = {}
@@ -177,7 +163,7 @@ def _index_batch(ids: list[int]) -> None:
         partitions.ensure_for([e.change_id for e in entries])
     SearchEntry.objects.bulk_create(entries)
     if connection.vendor == "sqlite":
-        _write_fts(ids, texts)
+        _write_fts([e.change_id for e in entries], texts)
     elif connection.vendor != "postgresql":
         raise NotImplementedError(f"search does not support {connection.vendor}")
 
