@@ -57,11 +57,25 @@ def test_api_search(api_as, viewer, file_change):
     response = api_as(viewer).get("/api/search/", {"q": "otter apps/billing/"})
     assert response.status_code == 200
     data = response.json()
-    assert data["count"] == 1
+    assert data["count"] == 1 and data["capped"] is False
     hit = data["results"][0]
     assert hit["change"]["number"] == change.number
     assert "<mark>otter</mark>" in hit["snippet"]
     assert {f["value"] for f in data["facets"]["project"]} == {change.project.slug}
+
+
+def test_api_and_page_say_when_more_match_than_are_counted(
+    api_as, as_user, viewer, file_change, monkeypatch
+):
+    from apps.search import selectors
+
+    for n in range(3):
+        file_change(title=f"Bound the stoat cache {n}")
+    monkeypatch.setattr(selectors, "WINDOW", 2)
+    data = api_as(viewer).get("/api/search/", {"q": "stoat"}).json()
+    assert data["count"] == 2 and data["capped"] is True and len(data["results"]) == 2
+    page = as_user(viewer).get("/search/", {"q": "stoat"})
+    assert "More than 2 changes match" in page.content.decode()
 
 
 def test_api_schema_documents_search(api_as, viewer):
