@@ -51,7 +51,8 @@ def weighted_text(change: Change) -> dict[str, str]:
 
 def display_text(change: Change) -> str:
     """The text a snippet is cut from: the readable fields, most important first."""
-    return "\n".join(weighted_text(change)[w] for w in WEIGHTS)
+    text = weighted_text(change)
+    return "\n".join(text[w] for w in WEIGHTS)
 
 
 def gain_of(result: dict) -> float | None:

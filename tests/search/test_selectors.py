@@ -213,3 +213,16 @@ def test_a_phrase_search_leaves_the_planner_settings_alone(file_change, found):
         with connection.cursor() as cursor:
             cursor.execute("SHOW enable_indexscan")
             assert cursor.fetchone()[0] == "on"
+
+
+def test_date_order_follows_the_time_filed_not_the_number(file_change, found):
+    import datetime
+
+    from apps.changes.models import Change
+    from apps.search.index import index_change
+
+    first, second = file_change(), file_change()
+    Change.objects.filter(pk=first.pk).update(created=second.created + datetime.timedelta(days=1))
+    index_change(first)
+    assert found(sort="date") == [first.pk, second.pk]
+    assert found(q="cache", sort="date") == [first.pk, second.pk]
