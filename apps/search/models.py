@@ -18,11 +18,22 @@ from apps.projects.models import Project
 class SearchEntry(models.Model):
     """What search needs to know about one change, kept current by `apps.search.index`."""
 
+    # No foreign-key constraints in the database (Django still cascades deletes): on
+    # PostgreSQL each new partition would copy them, locking the changes, projects and users
+    # tables against every write until the transaction making it commits.
     change = models.OneToOneField(
-        Change, primary_key=True, on_delete=models.CASCADE, related_name="search_entry"
+        Change,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="search_entry",
+        db_constraint=False,
     )
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     status = models.CharField(max_length=20)
     created = models.DateTimeField()
     # One a line, for facet counts: the change's tags, and the verdicts of its latest

@@ -3,10 +3,11 @@
 Each partition has its own GIN index, so a search reads the newest slice first and stops
 when it has enough: a word matching one change in a hundred costs a slice's worth of index and
 rows, not the whole table's. Partitions are made when the first change of their range is
-indexed, inside that change's transaction; an advisory lock lets one writer make each.
+indexed, inside that change's transaction, without blocking searches or other writers; an
+advisory lock lets one writer make each.
 """
 
-from django.db import connection
+from django.db import connection, transaction
 
 PARTITION_SIZE = 100_000
 TABLE = "search_searchentry"
@@ -23,20 +24,42 @@ def name(number: int) -> str:
 
 
 def ensure_for(ids: list[int]) -> None:
-    """Make the partitions that rows with these change ids go into (inside a transaction)."""
-    wanted = sorted({pk // PARTITION_SIZE for pk in ids})
-    if not wanted:
+    """Make the partitions that rows with these change ids go into (inside a transaction),
+    and once it commits, the next one in a transaction of its own: filings then find their
+    partition made, and only a single transaction filing more than a partition's worth of
+    changes makes one itself (others filing into that range wait for it to commit)."""
+    if not ids:
         return
+    _make(sorted({pk // PARTITION_SIZE for pk in ids}))
+    ahead = max(ids) // PARTITION_SIZE + 1
+    transaction.on_commit(lambda: _make_ahead(ahead))
+
+
+def _make_ahead(number: int) -> None:
+    with transaction.atomic():
+        _make([number])
+
+
+def _make(wanted: list[int]) -> None:
     with connection.cursor() as cursor:
         missing = [n for n in wanted if not _exists(cursor, n)]
         if not missing:
             return
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
         for number in missing:
+            if _exists(cursor, number):  # made by another writer meanwhile
+                continue
             low, high = bounds(number)
+            # Made apart, then attached: attaching locks the parent only against other schema
+            # changes, so searches and writes go on while the filing transaction lasts (an
+            # import may take minutes). The parent's indexes and keys are added on attaching.
             # Integers only are formatted in.
             cursor.execute(
-                f"CREATE TABLE IF NOT EXISTS {name(number)} PARTITION OF {TABLE}"
+                f"CREATE TABLE {name(number)}"
+                f" (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+            )
+            cursor.execute(
+                f"ALTER TABLE {TABLE} ATTACH PARTITION {name(number)}"
                 f" FOR VALUES FROM ({low}) TO ({high})"
             )
 

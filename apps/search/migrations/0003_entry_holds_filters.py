@@ -4,6 +4,8 @@ The index is derived data: its rows are emptied here and rebuilt from the change
 migration (`apps.search.index.index_missing`, on post_migrate), by the code that reads them now.
 """
 
+import django.db.models.deletion
+from django.conf import settings
 from django.db import migrations, models
 
 SQLITE_FORWARD = [
@@ -22,16 +24,15 @@ SQLITE_BACKWARD = [
 
 
 def _entry_table(partitioned: bool) -> list[str]:
-    """The entry table as Django's model makes it; on PostgreSQL partitioned by ranges of change
-    ids (see apps.search.partitions), so each slice of changes has a GIN index of its own."""
+    """The entry table as Django's model makes it (no foreign-key constraints: see the model),
+    on PostgreSQL partitioned by ranges of change ids (see apps.search.partitions), so each
+    slice of changes has a GIN index of its own."""
     return [
         "DROP TABLE search_searchentry",
         "CREATE TABLE search_searchentry ("
-        " change_id bigint NOT NULL PRIMARY KEY"
-        "  REFERENCES changes_change (id) DEFERRABLE INITIALLY DEFERRED,"
-        " project_id bigint NOT NULL"
-        "  REFERENCES projects_project (id) DEFERRABLE INITIALLY DEFERRED,"
-        " owner_id bigint NOT NULL REFERENCES accounts_user (id) DEFERRABLE INITIALLY DEFERRED,"
+        " change_id bigint NOT NULL PRIMARY KEY,"
+        " project_id bigint NOT NULL,"
+        " owner_id bigint NOT NULL,"
         " status varchar(20) NOT NULL,"
         " created timestamp with time zone NOT NULL,"
         " tags text NOT NULL,"
@@ -72,6 +73,9 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("search", "0002_text_indexes"),
+        ("changes", "0003_shipping"),
+        ("projects", "0004_release_tags_and_config"),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
@@ -119,6 +123,38 @@ class Migration(migrations.Migration):
         ),
         migrations.DeleteModel(
             name='SearchTag',
+        ),
+        migrations.AlterField(
+            model_name="searchentry",
+            name="change",
+            field=models.OneToOneField(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                primary_key=True,
+                related_name="search_entry",
+                serialize=False,
+                to="changes.change",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="searchentry",
+            name="owner",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
+        ),
+        migrations.AlterField(
+            model_name="searchentry",
+            name="project",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="projects.project",
+            ),
         ),
         migrations.RunPython(empty_index, migrations.RunPython.noop),
         migrations.RunPython(_sqlite(SQLITE_FORWARD), _sqlite(SQLITE_BACKWARD)),

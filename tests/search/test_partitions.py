@@ -1,0 +1,77 @@
+"""Search entries in partitions of consecutive change ids (PostgreSQL), made while filing."""
+
+import threading
+import time
+
+import pytest
+from django.conf import settings
+from django.db import connection, connections, transaction
+
+from apps.changes.services import change_create
+from apps.search import partitions
+from apps.search.selectors import SearchParams, search
+
+ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def _file(actor, project, title):
+    return change_create(
+        actor=actor,
+        project=project,
+        title=title,
+        reason="The pool grows under load.",
+        expected_result="peak RSS -10 %",
+    )
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="SQLite keeps one FTS5 table, not partitions")
+def test_filing_makes_the_next_partition_once_it_commits(
+    engineer, project, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(partitions, "PARTITION_SIZE", 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        change = _file(engineer, project, "Cap the heron pool")
+    number = change.pk // 2
+    assert {number, number + 1} <= set(partitions.newest_first())
+    assert search(SearchParams(q="heron")).hits[0].change == change
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_search_goes_on_while_a_filing_makes_a_partition(engineer, project, monkeypatch):
+    """A long filing (an import) that makes a partition holds its transaction open; searches
+    and edits in other connections neither wait for it nor see its changes until it commits."""
+    from apps.changes.services import change_update
+
+    monkeypatch.setattr(partitions, "PARTITION_SIZE", 2)
+    egret = _file(engineer, project, "Cap the egret pool")
+    made, release, failed = threading.Event(), threading.Event(), []
+
+    def long_filing():
+        try:
+            with transaction.atomic():
+                for n in range(5):  # past the partition made ahead of them
+                    _file(engineer, project, f"Cap the ibis pool {n}")
+                made.set()
+                release.wait(10)
+        except Exception as exc:
+            failed.append(exc)
+            made.set()
+        finally:
+            connections.close_all()
+
+    filing = threading.Thread(target=long_filing)
+    filing.start()
+    try:
+        assert made.wait(10) and not failed
+        started = time.monotonic()
+        results = search(SearchParams(q="pool"))
+        if ON_POSTGRESQL:  # SQLite lets one transaction write at a time
+            change_update(actor=engineer, change=egret, title="Cap the egret pool again")
+        assert time.monotonic() - started < 5
+        assert [h.change.title for h in results.hits] == ["Cap the egret pool"]
+    finally:
+        release.set()
+        filing.join(10)
+    assert not failed
+    assert search(SearchParams(q="ibis")).count == 5
+    connection.close()
