@@ -24,15 +24,18 @@ def name(number: int) -> str:
 
 
 def ensure_for(ids: list[int]) -> None:
-    """Make the partitions that rows with these change ids go into (inside a transaction),
-    and once it commits, the next one in a transaction of its own: filings then find their
-    partition made, and only a single transaction filing more than a partition's worth of
-    changes makes one itself (others filing into that range wait for it to commit)."""
+    """Make the partitions that rows with these change ids go into (inside a transaction);
+    near the end of a range, once it commits, the next one too, in a transaction of its own.
+    Filings then find their partition made; only one filing more than the rest of a range
+    at once makes one itself (and others filing into that range wait for it to commit)."""
     if not ids:
         return
     _make(sorted({pk // PARTITION_SIZE for pk in ids}))
-    ahead = max(ids) // PARTITION_SIZE + 1
-    transaction.on_commit(lambda: _make_ahead(ahead))
+    newest = max(ids)
+    # In the last tenth of a partition's range, make sure of the next one.
+    if newest % PARTITION_SIZE >= PARTITION_SIZE - max(1, PARTITION_SIZE // 10):
+        ahead = newest // PARTITION_SIZE + 1
+        transaction.on_commit(lambda: _make_ahead(ahead))
 
 
 def _make_ahead(number: int) -> None:
