@@ -41,16 +41,22 @@ def test_filing_makes_the_next_partition_once_it_commits(
     assert {h.change for h in search(SearchParams(q="heron")).hits} == {first, second}
 
 
-@pytest.fixture
-def small_partitions(monkeypatch):
-    """Partitions of two ids; those made and committed are dropped again afterwards, so that
-    later tests make their own at the real size."""
-    monkeypatch.setattr(partitions, "PARTITION_SIZE", 2)
-    yield
+def _drop_partitions():
+    # Between transactional tests the entries are flushed: the partitions are empty.
     if ON_POSTGRESQL:
         with connection.cursor() as cursor:
             for number in partitions.newest_first():
                 cursor.execute(f"DROP TABLE IF EXISTS {partitions.name(number)}")
+
+
+@pytest.fixture
+def small_partitions(transactional_db, monkeypatch):
+    """Partitions of two ids. Committed partitions at the real size (from earlier tests) are
+    dropped first, and the small ones afterwards, so that each size makes its own."""
+    _drop_partitions()
+    monkeypatch.setattr(partitions, "PARTITION_SIZE", 2)
+    yield
+    _drop_partitions()
 
 
 @pytest.mark.django_db(transaction=True)
