@@ -2,7 +2,7 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
-def index_missing(sender, using="default", **kwargs) -> None:
+def _index_after_migrate(sender, using="default", **kwargs) -> None:
     """After every migrate (and flush): index the changes the search index lacks, with the
     index code of this release, so a migration can reshape the index by emptying it.
     Not while the database is migrated to an older schema than this code writes."""
@@ -23,4 +23,4 @@ class SearchConfig(AppConfig):
     verbose_name = "Search"
 
     def ready(self) -> None:
-        post_migrate.connect(index_missing, sender=self)
+        post_migrate.connect(_index_after_migrate, sender=self)

@@ -50,7 +50,6 @@ class Row:
     status: str
     tags: str
     verdicts: str
-    best_gain: float | None
     gain: float | None  # on the requested metric, or the best gain without one
     score: float | None  # higher is more relevant; None without words
 
@@ -70,8 +69,7 @@ class _Backend:
     def columns(self) -> str:
         """The entry's columns a Row begins with."""
         return (
-            f"e.change_id, {self.CREATED}, e.project_id, e.owner_id, e.status, e.tags,"
-            " e.verdicts, e.best_gain"
+            f"e.change_id, {self.CREATED}, e.project_id, e.owner_id, e.status, e.tags, e.verdicts"
         )
 
     def gain_key(self, metric: str) -> str:

@@ -169,7 +169,7 @@ def _ordered(rows: list[Row], sort: str) -> list[Row]:
     return sorted(rows, key=lambda r: r.created, reverse=True)
 
 
-def search(params: SearchParams, *, facets: bool = True) -> SearchResults:
+def search(params: SearchParams) -> SearchResults:
     """One page of changes matching `params`, best first, with facet counts.
 
     Counting, facets and ordering cover the WINDOW most recently filed matches; when more
@@ -195,7 +195,7 @@ def search(params: SearchParams, *, facets: bool = True) -> SearchResults:
         page=params.page,
         page_size=params.page_size,
         sort=sort,
-        facets=_facets(rows) if facets else {},
+        facets=_facets(rows),
     )
 
 
