@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from apps.core.admin import ReadOnlyAdmin
+
 from .models import Measurement, Profile, Run
 from .services import profile_save
 
@@ -28,15 +30,9 @@ class RunInline(admin.TabularInline):
 
 
 @admin.register(Measurement)
-class MeasurementAdmin(admin.ModelAdmin):
+class MeasurementAdmin(ReadOnlyAdmin):
     """Read-only: measurements are written by workers."""
 
     list_display = ["pk", "change", "profile", "kind", "status", "runs_done", "runs_planned"]
     list_filter = ["status", "kind"]
     inlines = [RunInline]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -5,6 +5,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from apps.core.admin import ReadOnlyAdmin
+
 from .imports import ImportFileError, parse_file
 from .models import SearchEntry
 from .services import ImportRefused, changes_import
@@ -19,20 +21,12 @@ class ImportForm(forms.Form):
 
 
 @admin.register(SearchEntry)
-class SearchEntryAdmin(admin.ModelAdmin):
+class SearchEntryAdmin(ReadOnlyAdmin):
     """The index is derived data: read-only here; the page's purpose is the import view."""
 
+    deletable = False
     list_display = ["change", "project", "owner", "status", "created", "best_gain"]
     change_list_template = "search/admin_changelist.html"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.import_view)

@@ -69,3 +69,26 @@ def test_audit_trail_is_read_only_in_admin(admin_client_, change):
     )
     assert admin_client_.get(f"/admin/core/auditentry/{entry.pk}/delete/").status_code == 403
     assert admin_client_.get("/admin/core/auditentry/add/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("model", "deletable"),
+    [
+        ("core.AuditEntry", False),
+        ("search.SearchEntry", False),
+        ("checklists.TemplateItem", True),
+        ("checklists.ChecklistItem", True),
+        ("measurements.Measurement", True),
+    ],
+)
+def test_service_written_records_are_read_only_in_the_admin(rf, admin, model, deletable):
+    from django.apps import apps
+    from django.contrib.admin import site
+
+    request = rf.get("/admin/")
+    request.user = admin
+    model_admin = site._registry[apps.get_model(model)]
+    assert not model_admin.has_add_permission(request)
+    assert not model_admin.has_change_permission(request)
+    assert model_admin.has_view_permission(request)
+    assert model_admin.has_delete_permission(request) is deletable
