@@ -273,6 +273,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A measurement whose worker has not heart-beaten for its profile's timeout plus this long is
 # handed to another worker.
 MEASUREMENT_HEARTBEAT_GRACE_SECONDS = env_int("MEASUREMENT_HEARTBEAT_GRACE_SECONDS", 120)
+# Commands at a revision run in a bubblewrap sandbox; a worker that cannot sandbox refuses them
+# unless this is true, and every result it records says it ran unsandboxed.
+ALLOW_UNSANDBOXED_RUNS = env_bool("FIXLEDGER_ALLOW_UNSANDBOXED", False)
 CELERY_BEAT_SCHEDULE = {
     "sync-repositories": {
         "task": "apps.projects.tasks.sync_all_projects",

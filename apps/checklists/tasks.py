@@ -1,5 +1,6 @@
 """Checklist work on workers: verifying items with admin commands, pushing release tags."""
 
+import dataclasses
 import logging
 
 from celery import shared_task
@@ -10,6 +11,9 @@ from apps.projects import git, repository
 from .services import verification_claim, verification_record
 
 log = logging.getLogger(__name__)
+UNSANDBOXED = (
+    "[ran without a sandbox: this worker cannot sandbox and FIXLEDGER_ALLOW_UNSANDBOXED is on]"
+)
 
 
 @shared_task(bind=True, acks_late=True)
@@ -17,14 +21,23 @@ def verify_item(self, item_id: int) -> None:
     item = verification_claim(item_id=item_id)
     if item is None:
         return  # already verified, or taken by another delivery
-    from apps.measurements.runner import CommandRunner
+    from apps.measurements.runner import CommandRunner, RunResult
+    from apps.measurements.sandbox import CannotSandbox, for_this_worker
 
     change = item.change
     worker = self.request.hostname or "worker"
-    with repository.checkout(change.project, change.head_sha, worker=worker) as tree:
-        result = CommandRunner().run(
-            item.argv, cwd=tree, env={}, timeout=float(item.timeout_seconds)
+    try:
+        runner = CommandRunner(sandbox=for_this_worker())
+    except CannotSandbox as exc:
+        verification_record(
+            item=item, worker=worker, result=RunResult(argv=item.argv, failure=str(exc))
         )
+        return
+    with repository.checkout(change.project, change.head_sha, worker=worker) as tree:
+        result = runner.run(item.argv, cwd=tree, env={}, timeout=float(item.timeout_seconds))
+    if not result.sandboxed:
+        # At the end, where the evidence's tail keeps it.
+        result = dataclasses.replace(result, output_tail=f"{result.output_tail}\n{UNSANDBOXED}")
     verification_record(item=item, worker=worker, result=result)
 
 

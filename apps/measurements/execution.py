@@ -8,6 +8,7 @@ from apps.projects import git, repository
 
 from .attribution import attribute, is_python_command
 from .models import Measurement, Run, RunStatus, Side
+from .sandbox import CannotSandbox
 from .services import (
     measurement_claim,
     measurement_fail,
@@ -24,8 +25,9 @@ log = logging.getLogger(__name__)
 
 def _runner():
     from .runner import CommandRunner
+    from .sandbox import for_this_worker
 
-    return CommandRunner()
+    return CommandRunner(sandbox=for_this_worker())
 
 
 def execute(*, measurement_id: int, worker: str) -> None:
@@ -34,7 +36,7 @@ def execute(*, measurement_id: int, worker: str) -> None:
         return  # someone live holds it, or it is over: a second delivery does nothing
     try:
         _execute(measurement, worker)
-    except git.GitError as exc:
+    except (git.GitError, CannotSandbox) as exc:
         measurement_fail(measurement_id=measurement.pk, error=str(exc))
     except Exception as exc:
         log.exception("measurement %s failed", measurement.pk)
@@ -45,11 +47,11 @@ def execute(*, measurement_id: int, worker: str) -> None:
 def _execute(measurement: Measurement, worker: str) -> None:
     profile = measurement.profile
     project = profile.project
+    runner = _runner()  # before anything else: a worker that cannot sandbox refuses the work
     if not measurement_heartbeat(measurement=measurement, phase="syncing the repository"):
         return
     if not repository.has_clone(project):
         repository.sync(project)
-    runner = _runner()
     measurement_record_config(
         measurement=measurement, start=repository.config_fingerprint(profile.environment)
     )

@@ -169,6 +169,9 @@ class Run(models.Model):
     system_seconds = models.FloatField(null=True, blank=True)
     peak_rss_bytes = models.BigIntegerField(null=True, blank=True)
     rss_at_floor = models.BooleanField(default=False)
+    # False until a sandboxed result is stored: runs recorded before the sandbox, or on a worker
+    # whose admin allowed unsandboxed runs, ran with the worker's own rights.
+    sandboxed = models.BooleanField(default=False)
     rss_timeline = models.JSONField(default=list, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     output_tail = models.TextField(blank=True)

@@ -10,6 +10,11 @@ flagged (``rss_at_floor``) instead of being passed off as the target's own.
 
 Peak memory, CPU time and wall time come from the launcher; psutil only draws the RSS timeline
 and enforces the memory limit, because polling misses short spikes that the kernel does not.
+
+With a :class:`~apps.measurements.sandbox.Sandbox` the launcher itself runs inside bubblewrap, so
+the target's peak is still its own and the whole sandbox dies with the run. The launcher then
+reports pids of the sandbox's PID namespace; the sampler finds the target's host pid below the
+bwrap process (``NSpid`` in /proc) and watches its tree from the host side.
 """
 
 from __future__ import annotations
@@ -30,8 +35,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
+
+if TYPE_CHECKING:
+    from .sandbox import Sandbox
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 
@@ -74,7 +83,8 @@ class RunResult:
     the target's real peak is unknown but no larger. ``wall_seconds`` runs from fork to exit, as
     around a bare ``subprocess.run``; CPU times include descendants the target waited for.
     ``rss_timeline`` holds (seconds since start, bytes) samples of the whole process tree, for
-    charts only.
+    charts only. ``sandboxed`` says the command ran in the sandbox; ``stopped`` that the caller
+    ended it (``stop``), which is not a failure.
     """
 
     argv: list[str]
@@ -92,6 +102,8 @@ class RunResult:
     output_tail: str = ""
     metrics: dict[str, tuple[float, str]] = dataclasses.field(default_factory=dict)
     failure: str = ""
+    sandboxed: bool = False
+    stopped: bool = False
 
     @property
     def ok(self) -> bool:
@@ -122,19 +134,23 @@ def _add_metric(metrics: dict[str, tuple[float, str]], line: str) -> None:
 class CommandRunner:
     """Runs one command at a time through the launcher and returns a :class:`RunResult`.
 
-    ``grace`` is how long past the timeout the launcher may take to report before the runner
-    kills everything itself; ``startup_timeout`` bounds the launcher's own start.
+    ``sandbox`` is required so that no caller runs code unsandboxed by forgetting it: None runs
+    commands as the worker's user, as the admin allowed (sandbox.for_this_worker). ``grace`` is
+    how long past the timeout the launcher may take to report before the runner kills everything
+    itself; ``startup_timeout`` bounds the launcher's own start.
     """
 
     def __init__(
         self,
         *,
+        sandbox: Sandbox | None,
         python: str | None = None,
         grace: float = 5.0,
         startup_timeout: float = 30.0,
         scratch_root: Path | str | None = None,
     ) -> None:
-        self.python = python or sys.executable
+        self.sandbox = sandbox
+        self.python = python or (sandbox.python if sandbox else sys.executable)
         self.grace = grace
         self.startup_timeout = startup_timeout
         self.scratch_root = Path(scratch_root or tempfile.gettempdir())
@@ -157,7 +173,17 @@ class CommandRunner:
         memory_limit_bytes: int | None = None,
         sample_interval: float = DEFAULT_SAMPLE_INTERVAL,
         max_points: int = DEFAULT_MAX_POINTS,
+        network: str = "none",
+        stop: threading.Event | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> RunResult:
+        """Run ``argv`` in ``cwd`` and say what it cost.
+
+        ``network="loopback"`` is for a served service (see the sandbox's docstring). Setting
+        ``stop`` kills the command, which is then reported as stopped rather than failed: a
+        long-lived service runs until its probe is done. ``on_start`` gets the target's host pid
+        once it runs.
+        """
         argv = list(argv)
         if not argv or not all(isinstance(arg, str) and "\0" not in arg for arg in argv):
             raise ValueError("argv must be a non-empty list of strings without NUL")
@@ -165,20 +191,32 @@ class CommandRunner:
             raise ValueError("timeout and sample_interval must be positive, max_points >= 2")
         if memory_limit_bytes is not None and memory_limit_bytes <= 0:
             raise ValueError("memory_limit_bytes must be positive or None")
+        cwd = str(Path(cwd).absolute())
         spec = {
             "argv": argv,
-            "cwd": str(Path(cwd).absolute()),
-            "env": _target_env(env),
+            "cwd": cwd,
+            "env": _target_env(env, self.sandbox.base_env() if self.sandbox else None),
             "timeout": timeout,
         }
         prefix = f"{SCRATCH_PREFIX}{os.getpid()}-"
         with tempfile.TemporaryDirectory(prefix=prefix, dir=self.scratch_root) as scratch:
-            spec["output"] = os.path.join(scratch, "output")
+            # The command may write to its output's folder; the launcher's log stays outside.
+            box = os.path.join(scratch, "box")
+            os.mkdir(box)
+            spec["output"] = os.path.join(box, "output")
             launcher_log = os.path.join(scratch, "launcher.log")
+            command = [self.python, "-I", "-S", str(LAUNCHER)]
+            if self.sandbox:
+                if not os.path.isdir(cwd):  # bwrap's own message would name its bind
+                    failure = f"could not start: working directory {cwd!r}: No such directory"
+                    return RunResult(argv=argv, failure=failure, sandboxed=True)
+                command = self.sandbox.command(
+                    command, cwd=cwd, writable=[cwd, box], network=network
+                )
             with open(launcher_log, "wb") as log:
                 try:
-                    launcher = subprocess.Popen(  # noqa: S603 - fixed argv: this interpreter and launcher.py
-                        [self.python, "-I", "-S", str(LAUNCHER)],
+                    launcher = subprocess.Popen(  # noqa: S603 - fixed argv: bwrap, this interpreter, launcher.py
+                        command,
                         stdin=subprocess.PIPE,
                         stdout=subprocess.PIPE,
                         stderr=log,
@@ -190,7 +228,7 @@ class CommandRunner:
                     return RunResult(argv=argv, failure=f"could not start: the launcher: {exc}")
             try:
                 fields = self._supervise(
-                    launcher, spec, memory_limit_bytes, sample_interval, max_points
+                    launcher, spec, memory_limit_bytes, sample_interval, max_points, stop, on_start
                 )
             finally:
                 _close_launcher(launcher)
@@ -198,6 +236,7 @@ class CommandRunner:
                 fields.update(_read_output(spec["output"]))
             elif fields["failure"].startswith("could not start: the launcher"):
                 fields["failure"] += _last_line(launcher_log)
+        fields["sandboxed"] = self.sandbox is not None
         return _result(argv, timeout, memory_limit_bytes, fields)
 
     def _supervise(
@@ -207,6 +246,8 @@ class CommandRunner:
         memory_limit: int | None,
         sample_interval: float,
         max_points: int,
+        stop: threading.Event | None,
+        on_start: Callable[[int], None] | None,
     ) -> dict:
         stdout = _EventReader(launcher.stdout.fileno())
         try:
@@ -226,10 +267,14 @@ class CommandRunner:
             with contextlib.suppress(OSError):
                 os.write(launcher.stdin.fileno(), b"k")
 
-        sampler = _TreeSampler(
-            started["pid"], launcher.pid, memory_limit, sample_interval, max_points, request_kill
-        )
+        if self.sandbox:
+            root = _in_namespace(launcher.pid, started["pid"])
+        else:
+            root = _child_of(launcher.pid, started["pid"])
+        sampler = _TreeSampler(root, memory_limit, sample_interval, max_points, request_kill, stop)
         sampler.start()
+        if on_start is not None and root is not None:
+            on_start(root.pid)
         try:
             finished = stdout.next(time.monotonic() + spec["timeout"] + self.grace)
             backstop = finished.get("event") != "finished"
@@ -252,6 +297,7 @@ class CommandRunner:
             "launcher_rss_bytes": floor,
             "rss_timeline": sampler.timeline(),
             "memory_exceeded": sampler.exceeded,
+            "stopped": sampler.stopped and not sampler.exceeded,
             "timed_out": backstop or finished.get("outcome") == "timeout",
         }
         if finished:
@@ -271,8 +317,11 @@ class CommandRunner:
         return fields
 
 
-def _target_env(env: Mapping[str, str] | None) -> dict[str, str]:
-    merged = {name: os.environ[name] for name in BASE_ENV if name in os.environ}
+def _target_env(env: Mapping[str, str] | None, base: dict[str, str] | None) -> dict[str, str]:
+    if base is None:
+        merged = {name: os.environ[name] for name in BASE_ENV if name in os.environ}
+    else:
+        merged = dict(base)
     merged.setdefault("PATH", os.defpath)
     merged.update(env or {})
     for name, value in merged.items():
@@ -285,7 +334,9 @@ def _target_env(env: Mapping[str, str] | None) -> dict[str, str]:
 
 def _result(argv: list[str], timeout: float, memory_limit: int | None, fields: dict) -> RunResult:
     if "failure" in fields:
-        return RunResult(argv=argv, failure=fields["failure"].strip())
+        return RunResult(
+            argv=argv, failure=fields["failure"].strip(), sandboxed=fields["sandboxed"]
+        )
     peak = fields.get("peak_rss_bytes", 0)
     # The sampler can miss a spike shorter than its interval; the kernel's peak cannot.
     if memory_limit and peak > memory_limit and not fields.get("rss_at_floor"):
@@ -294,6 +345,8 @@ def _result(argv: list[str], timeout: float, memory_limit: int | None, fields: d
         failure = f"exceeded the memory limit of {_megabytes(memory_limit)} MB"
     elif fields["timed_out"]:
         failure = f"timed out after {timeout:g} s"
+    elif fields["stopped"]:
+        failure = ""
     elif fields["signal"] is not None:
         failure = f"killed by signal {fields['signal']} ({_signal_name(fields['signal'])})"
     elif fields["exit_code"]:
@@ -401,19 +454,22 @@ class _TreeSampler:
 
     def __init__(
         self,
-        pid: int,
-        launcher_pid: int,
+        root: psutil.Process | None,
         limit: int | None,
         interval: float,
         max_points: int,
         on_limit: Callable[[], None],
+        stop: threading.Event | None = None,
     ) -> None:
-        self.pid = pid
+        self.root = root
+        self.pid = root.pid if root else 0
         self.limit = limit
         self.interval = interval
         self.max_points = max_points
         self.on_limit = on_limit
         self.exceeded = False
+        self.stop_requested = stop
+        self.stopped = False
         self.cpu_seconds = 0.0
         self.samples = 0
         self.points: list[tuple[float, int]] = []
@@ -421,19 +477,12 @@ class _TreeSampler:
         # Everything ever seen in the tree, by identity: a descendant that left the target's
         # process group (setsid, double fork) is still killed when the run ends.
         self.seen: dict[tuple[int, float], psutil.Process] = {}
-        self.root: psutil.Process | None = None
-        with contextlib.suppress(psutil.Error):
-            root = psutil.Process(pid)
-            if root.ppid() == launcher_pid:  # not a stranger that reused a reaped pid
-                self.root = root
-        # /proc/<pid>/task/<tid>/children lists a process's children directly; psutil's
-        # children() reads every process on the host, 2.3 ms a tick with ~90 processes.
-        self.children_files = os.path.exists(f"/proc/{pid}/task/{pid}/children")
+        self.children_files = _CHILDREN_FILES
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
 
     def start(self) -> None:
-        if self.root is not None:
+        if self.root is not None or self.stop_requested is not None:
             self._thread.start()
 
     def stop(self) -> None:
@@ -453,6 +502,10 @@ class _TreeSampler:
             if self.limit and rss > self.limit and not self.exceeded:
                 self.exceeded = True
                 self.on_limit()
+            stop = self.stop_requested
+            if stop is not None and stop.is_set() and not self.stopped:
+                self.stopped = True
+                self.on_limit()
             next_tick = start + self.samples * self.interval
             if self._stop.wait(max(0.0, next_tick - time.monotonic())):
                 break
@@ -467,21 +520,10 @@ class _TreeSampler:
             return []
         tree, pending = [self.root], [self.pid]
         while pending:
-            pid = pending.pop()
-            try:
-                tasks = os.listdir(f"/proc/{pid}/task")
-            except OSError:
-                continue
-            for task in tasks:
-                try:
-                    with open(f"/proc/{pid}/task/{task}/children") as children:
-                        found = [int(child) for child in children.read().split()]
-                except OSError:
-                    continue
-                for child in found:
-                    with contextlib.suppress(psutil.Error):
-                        tree.append(psutil.Process(child))
-                        pending.append(child)
+            for child in _children(pending.pop()):
+                with contextlib.suppress(psutil.Error):
+                    tree.append(psutil.Process(child))
+                    pending.append(child)
         return tree
 
     def _tree_rss(self) -> int:
@@ -532,6 +574,71 @@ class _TreeSampler:
             killed = [proc for proc in killed if _alive(proc)]
             if killed:
                 time.sleep(0.005)
+
+
+# /proc/<pid>/task/<tid>/children lists a process's children directly; psutil's children()
+# reads every process on the host, 2.3 ms a tick with ~90 processes.
+_CHILDREN_FILES = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                found += [int(child) for child in children.read().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _child_of(parent: int, pid: int) -> psutil.Process | None:
+    """The process ``pid`` if it is ``parent``'s child: not a stranger that reused a reaped pid."""
+    with contextlib.suppress(psutil.Error):
+        proc = psutil.Process(pid)
+        if proc.ppid() == parent:
+            return proc
+    return None
+
+
+def _in_namespace(bwrap_pid: int, ns_pid: int) -> psutil.Process | None:
+    """The host's view of the process that is ``ns_pid`` in the sandbox below ``bwrap_pid``.
+
+    bwrap, its init (pid 1 inside), the launcher, the target: a few levels down, each found
+    through its ``NSpid`` line, whose last field is its pid in the innermost namespace.
+    """
+    pending = [bwrap_pid]
+    for _depth in range(4):
+        below = []
+        for parent in pending:
+            for child in _children(parent) if _CHILDREN_FILES else _psutil_children(parent):
+                if _namespace_pid(child) == ns_pid and child != bwrap_pid:
+                    with contextlib.suppress(psutil.Error):
+                        return psutil.Process(child)
+                below.append(child)
+        pending = below
+    return None
+
+
+def _psutil_children(pid: int) -> list[int]:
+    with contextlib.suppress(psutil.Error):
+        return [child.pid for child in psutil.Process(pid).children()]
+    return []
+
+
+def _namespace_pid(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _alive(proc: psutil.Process) -> bool:

@@ -49,7 +49,15 @@ def measurement_display(measurement: Measurement) -> dict:
     timeline = timeline_chart(before.rss_timeline, after.rss_timeline) if before and after else ""
     failures = [r for r in runs if r.status == RunStatus.FAILED]
     flagged = sum(1 for r in runs if r.rss_at_floor)
-    return {"rows": rows, "timeline": timeline, "failures": failures, "flagged": flagged}
+    finished = (RunStatus.DONE, RunStatus.FAILED)
+    unsandboxed = sum(1 for r in runs if r.status in finished and not r.sandboxed)
+    return {
+        "rows": rows,
+        "timeline": timeline,
+        "failures": failures,
+        "flagged": flagged,
+        "unsandboxed": unsandboxed,
+    }
 
 
 def measurement_section(change) -> dict:

@@ -264,6 +264,7 @@ def run_finish(*, run: Run, result) -> bool:
         "system_seconds": result.system_seconds,
         "peak_rss_bytes": result.peak_rss_bytes,
         "rss_at_floor": result.rss_at_floor,
+        "sandboxed": result.sandboxed,
         "rss_timeline": [list(point) for point in result.rss_timeline],
         "metrics": {name: [value, unit] for name, (value, unit) in result.metrics.items()},
         "output_tail": result.output_tail,

@@ -8,8 +8,13 @@ memory of its own):
 
 Standard library only. A script runs in a namespace this file keeps, so what its module
 globals hold at the end (a cache that never evicts) is still in the snapshot.
+
+The snapshot is written as JSON, ``[[file, line, size, count], ...]`` per allocating line, not
+with ``Snapshot.dump``: the measured code runs in this process and could write anything to the
+file, and the worker must never unpickle what it wrote.
 """
 
+import json
 import runpy
 import sys
 import tracemalloc
@@ -45,7 +50,12 @@ def main() -> None:
                 tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"),
             ]
         )
-        snapshot.dump(snapshot_file)
+        lines = [
+            [stat.traceback[0].filename, stat.traceback[0].lineno, stat.size, stat.count]
+            for stat in snapshot.statistics("lineno")
+        ]
+        with open(snapshot_file, "w") as dump:
+            json.dump(lines, dump)
         del namespace
 
 

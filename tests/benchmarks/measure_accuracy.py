@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--measurements", type=int, default=20)
     parser.add_argument("--runs", type=int, default=10, help="runs per side")
     args = parser.parse_args()
-    runner = CommandRunner()
+    runner = CommandRunner(sandbox=None)
     started = time.monotonic()
 
     aa = [measure(runner, BASE, BASE, args.runs, seed) for seed in range(args.measurements)]

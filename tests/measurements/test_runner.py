@@ -18,6 +18,7 @@ from apps.measurements.runner import (
     CommandRunner,
     parse_metric_lines,
 )
+from apps.measurements.sandbox import Sandbox
 
 pytestmark = pytest.mark.config_independent
 
@@ -25,9 +26,12 @@ MB = 1024 * 1024
 PY = sys.executable
 
 
-@pytest.fixture
-def runner():
-    return CommandRunner()
+@pytest.fixture(params=["unsandboxed", "sandboxed"])
+def runner(request):
+    """Every behaviour holds alike with the launcher on the host and inside bubblewrap."""
+    if request.param == "unsandboxed":
+        return CommandRunner(sandbox=None)
+    return CommandRunner(sandbox=Sandbox.for_host(hidden=[]))
 
 
 def run_py(runner, code, *, cwd, timeout=10.0, env=None, **kwargs):
@@ -49,6 +53,17 @@ def gone(pid: int, seconds: float = 2.0) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.01)
+
+
+def survivors(marker: str) -> list[psutil.Process]:
+    """Live processes whose command line mentions ``marker``: pids written inside a sandbox are
+    its PID namespace's, so processes are found by what they run."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = proc.info["cmdline"] or []
+        if proc.info["status"] != psutil.STATUS_ZOMBIE and any(marker in arg for arg in cmdline):
+            found.append(proc)
+    return found
 
 
 def wait_for_file(path, seconds=5.0) -> str:
@@ -130,7 +145,8 @@ def test_timeout_kills_the_whole_group_even_a_grandchild_ignoring_sigterm(runner
     assert result.failure == "timed out after 1 s"
     assert result.signal == 9 and result.exit_code is None
     assert 1.0 <= result.wall_seconds < 1.5
-    assert gone(int(wait_for_file(pid_file)), seconds=0)  # the runner waited for it to die
+    wait_for_file(pid_file)
+    assert survivors(str(pid_file)) == []  # the runner waited for it to die
 
 
 def test_a_descendant_that_left_the_group_is_killed_when_the_run_ends(runner, tmp_path):
@@ -149,7 +165,8 @@ def test_a_descendant_that_left_the_group_is_killed_when_the_run_ends(runner, tm
         cwd=tmp_path,
     )
     assert result.ok, result.failure
-    assert gone(int(wait_for_file(pid_file)), seconds=0)
+    wait_for_file(pid_file)
+    assert survivors(str(pid_file)) == []
 
 
 def test_memory_limit_kills_a_growing_target(runner, tmp_path):
@@ -394,7 +411,7 @@ def test_scratch_folders_of_dead_workers_are_swept(tmp_path):
     for folder in (stale, live):
         folder.mkdir()
         (folder / "output").write_text("x")
-    runner = CommandRunner(scratch_root=tmp_path)
+    runner = CommandRunner(sandbox=None, scratch_root=tmp_path)
     assert not stale.exists() and live.exists()
     assert runner.run(["true"], cwd=tmp_path, env={}, timeout=5).ok
     assert sorted(tmp_path.iterdir()) == [live]  # its own folder is gone after the run

@@ -1,0 +1,226 @@
+"""The sandbox every command a worker runs on a revision goes through: bubblewrap (``bwrap``).
+
+The code at a revision is whatever someone pushed, so it runs with nothing of fixledger in reach:
+
+* its own user namespace, as uid/gid 65534 (even when the worker is root), with no capabilities
+  and no further user namespaces (``--disable-userns``);
+* its own PID namespace and a fresh ``/proc``: the worker's process, whose environment holds
+  SECRET_KEY, DATABASE_URL and the broker's credentials, does not exist in there. When the
+  namespace's first process goes, the kernel kills every other one, ``setsid`` and double forks
+  included; ``--die-with-parent`` makes that happen when the worker dies too;
+* its own network namespace: only a loopback interface of its own, no route anywhere else, so
+  not to the database, the broker or the host's own ``127.0.0.1``;
+* a read-only view of the system (``/usr`` and the ``/bin``, ``/lib*`` links or folders beside
+  it, a handful of harmless files from ``/etc``, the Python installation and the worker's
+  virtualenv, so that ``python`` and the worker's own interpreter resolve), write access to the
+  run's worktree and a scratch folder for the launcher's output, both at their own paths, and a
+  private ``/tmp``. Nothing else exists: not the data folder (secret key file, SQLite database,
+  other clones and worktrees, the filesystem broker), not ``/etc/fixledger``, not ``$HOME``;
+* an empty environment (``--clearenv``); the launcher hands the target exactly the profile's
+  variables on top of a minimal PATH, HOME, LANG and TMPDIR (:meth:`Sandbox.base_env`).
+
+A worktree's ``.git`` is a file naming the project's clone under the data folder, so ``git``
+does not work inside; python scripts, ``python -m pytest`` and ``ruff`` do.
+
+Networking for served services (``network="loopback"``). A private network namespace means the
+worker cannot reach a port the service opens on the sandbox's ``127.0.0.1``: that loopback is not
+the host's. Sharing the host's network instead would hand the code the host's loopback, where the
+database and broker listen, so it is not offered. A client must therefore run in the sandbox's
+network namespace: the runner reports the target's host pid (``on_start``) so that a probe can
+enter the namespace (``nsenter --target PID --net``, which needs privilege over the sandbox's
+user namespace, i.e. a root worker), or, unprivileged, the client runs inside the sandboxed
+command itself. "none" and "loopback" isolate alike; "loopback" states that the profile serves.
+
+Where bwrap is missing or user namespaces are refused, :func:`for_this_worker` makes the worker
+refuse to run anything, unless the admin set FIXLEDGER_ALLOW_UNSANDBOXED=true; such runs are
+recorded as unsandboxed and the measurement page says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SANDBOX_ID = 65534  # nobody / nogroup
+# The sandbox's own /tmp: a tmpfs of its own, not the host's.
+PRIVATE_TMP = "/tmp"  # noqa: S108
+NETWORKS = ("none", "loopback")
+# Read-only from /etc: the dynamic linker's cache, names for uids, time zone, CA certificates,
+# Debian's alternatives links and the loopback host names. Never the folder itself: it can hold
+# the worker's configuration (/etc/fixledger/fixledger.env).
+ETC_FILES = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "passwd",
+    "group",
+    "nsswitch.conf",
+    "hosts",
+    "localtime",
+    "timezone",
+    "alternatives",
+    "ssl/certs",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "mime.types",
+)
+# On merged-/usr Debian these are links into /usr; elsewhere folders of their own.
+ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+_HERE = Path(__file__).resolve().parent
+# Files of fixledger the sandboxed commands run: the launcher and the tracemalloc probe.
+TOOLS = (_HERE / "launcher.py", _HERE / "tracemalloc_probe.py")
+
+
+class CannotSandbox(Exception):
+    """This worker cannot sandbox and is not allowed to run unsandboxed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Sandbox:
+    """How to start a command inside bubblewrap on this host; built by :meth:`for_host`."""
+
+    bwrap: str
+    python: str  # the interpreter's real path, for the launcher
+    readonly: tuple[str, ...]  # folders shown read-only at their own paths
+    tools: tuple[str, ...]  # files shown read-only at their own paths
+    hidden: tuple[str, ...]  # may never be shown, nor be inside anything shown
+
+    @classmethod
+    def for_host(cls, *, hidden: Iterable[Path | str], bwrap: str | None = None) -> Sandbox:
+        """The sandbox for this interpreter; ValueError when something to show holds a hidden
+        path (a virtualenv inside the data folder, say)."""
+        bwrap = bwrap or shutil.which("bwrap") or "/usr/bin/bwrap"
+        python = os.path.realpath(sys.executable)
+        folders = []
+        for prefix in (sys.base_prefix, sys.prefix):
+            real = os.path.realpath(prefix)
+            if real != "/usr" and not real.startswith("/usr/") and real not in folders:
+                folders.append(real)
+        sandbox = cls(
+            bwrap=bwrap,
+            python=python,
+            readonly=tuple(folders),
+            tools=tuple(str(tool) for tool in TOOLS),
+            hidden=tuple(os.path.realpath(path) for path in hidden),
+        )
+        for path in (*sandbox.readonly, *sandbox.tools):
+            sandbox._check_shown(path, writable=False)
+        return sandbox
+
+    def _check_shown(self, path: str, *, writable: bool) -> None:
+        for secret in self.hidden:
+            if _within(secret, path):
+                raise ValueError(f"the sandbox would show {secret} through {path}")
+            if not writable and _within(path, secret):
+                raise ValueError(f"the sandbox would show {path}, inside {secret}")
+
+    def base_env(self) -> dict[str, str]:
+        """What every target gets before the profile's own variables."""
+        path = [os.path.join(folder, "bin") for folder in reversed(self.readonly)]
+        path += ["/usr/local/bin", "/usr/bin", "/bin"]
+        return {
+            "PATH": ":".join(path),
+            "HOME": PRIVATE_TMP,
+            "TMPDIR": PRIVATE_TMP,
+            "LANG": "C.UTF-8",
+        }
+
+    def command(
+        self, argv: Sequence[str], *, cwd: str, writable: Sequence[str], network: str = "none"
+    ) -> list[str]:
+        """bwrap's argv to run ``argv`` (absolute paths) in ``cwd`` inside the sandbox."""
+        if network not in NETWORKS:
+            raise ValueError(f"network must be one of {NETWORKS}, not {network!r}")
+        args = [
+            self.bwrap,
+            "--unshare-all",  # user, pid, network, ipc, uts, cgroup namespaces
+            "--unshare-user",  # implied unless bwrap runs as root; a root worker needs it said
+            "--disable-userns",
+            "--uid",
+            str(SANDBOX_ID),
+            "--gid",
+            str(SANDBOX_ID),
+            "--hostname",
+            "sandbox",
+            "--die-with-parent",
+            "--new-session",
+            "--clearenv",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+        ]
+        for name in ROOT_LINKS:
+            host = Path("/") / name
+            if host.is_symlink():
+                args += ["--symlink", os.readlink(host), str(host)]
+            elif host.is_dir():
+                args += ["--ro-bind", str(host), str(host)]
+        for name in ETC_FILES:
+            args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", PRIVATE_TMP]
+        if not Path("/var/tmp").is_symlink():  # noqa: S108 - a tmpfs of its own, too
+            args += ["--tmpfs", "/var/tmp"]  # noqa: S108
+        for folder in self.readonly:
+            args += ["--ro-bind", folder, folder]
+        for tool in self.tools:
+            args += ["--ro-bind", tool, tool]
+        for folder in writable:
+            folder = os.path.realpath(folder)
+            self._check_shown(folder, writable=True)
+            args += ["--bind", folder, folder]
+        args += ["--chdir", os.path.realpath(cwd), "--", *argv]
+        return args
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+@functools.cache
+def probe(sandbox: Sandbox) -> str:
+    """Why this host cannot run ``sandbox``, or "" when it can; asked once per process."""
+    if not os.access(sandbox.bwrap, os.X_OK):
+        return f"bubblewrap is not installed ({sandbox.bwrap} is missing)"
+    with tempfile.TemporaryDirectory(prefix="fixledger-probe-") as scratch:
+        argv = sandbox.command(
+            [sandbox.python, "-I", "-S", "-c", "pass"], cwd=scratch, writable=[scratch]
+        )
+        try:
+            done = subprocess.run(  # noqa: S603 - fixed argv: bwrap and this interpreter
+                argv, capture_output=True, timeout=30, env={}, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"bubblewrap could not start: {exc}"
+    if done.returncode:
+        message = done.stderr.decode(errors="replace").strip().splitlines()
+        return f"bubblewrap failed: {message[-1] if message else f'exit {done.returncode}'}"
+    return ""
+
+
+def for_this_worker() -> Sandbox | None:
+    """The sandbox this worker runs revisions in; None where the admin allows unsandboxed runs
+    and this host cannot sandbox. Raises CannotSandbox otherwise."""
+    from django.conf import settings
+
+    hidden = [settings.DATA_DIR, "/etc/fixledger"]
+    try:
+        sandbox = Sandbox.for_host(hidden=hidden)
+        reason = probe(sandbox)
+    except ValueError as exc:
+        reason = str(exc)
+    if not reason:
+        return sandbox
+    if settings.ALLOW_UNSANDBOXED_RUNS:
+        log.warning("running commands without a sandbox (FIXLEDGER_ALLOW_UNSANDBOXED): %s", reason)
+        return None
+    raise CannotSandbox(f"This worker cannot sandbox: {reason}.")
