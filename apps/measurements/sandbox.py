@@ -178,7 +178,8 @@ class Sandbox:
             folder = os.path.realpath(folder)
             self._check_shown(folder, writable=True)
             args += ["--bind", folder, folder]
-        args += ["--chdir", os.path.realpath(cwd), "--", *argv]
+        # The folders bwrap made to mount on stay empty and read-only.
+        args += ["--remount-ro", "/", "--chdir", os.path.realpath(cwd), "--", *argv]
         return args
 
 
@@ -207,14 +208,14 @@ def probe(sandbox: Sandbox) -> str:
     return ""
 
 
-def for_this_worker() -> Sandbox | None:
+def for_this_worker(*, bwrap: str | None = None) -> Sandbox | None:
     """The sandbox this worker runs revisions in; None where the admin allows unsandboxed runs
     and this host cannot sandbox. Raises CannotSandbox otherwise."""
     from django.conf import settings
 
     hidden = [settings.DATA_DIR, "/etc/fixledger"]
     try:
-        sandbox = Sandbox.for_host(hidden=hidden)
+        sandbox = Sandbox.for_host(hidden=hidden, bwrap=bwrap)
         reason = probe(sandbox)
     except ValueError as exc:
         reason = str(exc)
