@@ -1,9 +1,15 @@
 """Measurement tasks: thin shells over execution and services, safe to deliver twice."""
 
+import logging
+
 from celery import shared_task
+from celery.signals import worker_ready
 
 from .execution import execute
+from .sandbox import CannotSandbox, for_this_worker
 from .services import measurements_reconcile
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -14,3 +20,16 @@ def measure(self, measurement_id: int) -> None:
 @shared_task
 def reconcile_measurements() -> None:
     measurements_reconcile()
+
+
+@worker_ready.connect
+def _probe_sandbox(sender, **kwargs) -> None:
+    # Once per worker, at its start: the answer is cached for every task it runs, and an admin
+    # reads in the log at once why this host would refuse to measure.
+    try:
+        sandbox = for_this_worker()
+    except CannotSandbox as exc:
+        log.error("%s Measurements and verifications will fail until it can.", exc)
+        return
+    if sandbox is not None:
+        log.info("commands at a revision run in a bubblewrap sandbox (%s)", sandbox.bwrap)

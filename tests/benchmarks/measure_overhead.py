@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+import psutil
+
 from apps.measurements.runner import DEFAULT_SAMPLE_INTERVAL, CommandRunner, _TreeSampler
 
 REPEATS = 15
@@ -52,7 +54,8 @@ def sampler_cost() -> None:
     target = subprocess.Popen(["sleep", "30"])
     try:
         for interval in (0.005, 0.01, 0.02, 0.05, 0.1):
-            sampler = _TreeSampler(target.pid, os.getpid(), None, interval, 200, lambda: None)
+            root = psutil.Process(target.pid)
+            sampler = _TreeSampler(root, None, interval, 200, lambda: None)
             started = time.monotonic()
             sampler.start()
             time.sleep(2.0)
@@ -104,7 +107,7 @@ def perturbation(runner: CommandRunner, cwd: str) -> None:
 
 
 def main() -> None:
-    runner = CommandRunner()
+    runner = CommandRunner(sandbox=None)
     print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as cwd:
         runner.run([sys.executable, "-c", "pass"], cwd=cwd, env={}, timeout=30)  # warm caches
