@@ -12,22 +12,21 @@ from ..workers import wait_for
 from .conftest import make_profile
 
 # Quick runs, until the test raises the flag: then a run would last far past the kill.
+# The flag sits in the run's worktree: the sandbox shows the command nothing else of the host.
 RUN = (
     "import os, time; x = bytearray(20_000_000); "
-    "time.sleep(30 if os.path.exists(os.environ['SLOW_FLAG']) else 0.4)"
+    "time.sleep(30 if os.path.exists('slow-flag') else 0.4)"
 )
 
 
 def test_measurements_run_only_on_their_environments_queue_and_survive_kill_9(
-    worker, engineer, demo_change, demo_project, environment, settings, tmp_path
+    worker, engineer, demo_change, demo_project, environment, settings
 ):
-    flag = tmp_path / "slow"
     profile = make_profile(
         demo_project,
         environment,
         name="slow",
-        argv=[sys.executable, "-c", RUN],
-        env={"SLOW_FLAG": str(flag)},
+        argv=[sys.executable, "-c", RUN, "SLOW_FLAG"],
         timeout_seconds=5,
     )
     settings.MEASUREMENT_HEARTBEAT_GRACE_SECONDS = 1
@@ -41,7 +40,9 @@ def test_measurements_run_only_on_their_environments_queue_and_survive_kill_9(
 
     first = worker(queues=(environment.queue,), env=grace)
     wait_for(lambda: Measurement.objects.get().runs_done >= 3, what="a few runs", timeout=90)
-    flag.write_text("")
+    flags = [tree / "slow-flag" for tree in (settings.DATA_DIR / "worktrees").glob("*/*")]
+    for flag in flags:
+        flag.write_text("")
     time.sleep(1.5)  # the run in flight ends; the next one sleeps
     family = psutil.Process(first.proc.pid).children(recursive=True)
     assert any("SLOW_FLAG" in " ".join(p.cmdline()) for p in family), "a run is in flight"
@@ -49,7 +50,8 @@ def test_measurements_run_only_on_their_environments_queue_and_survive_kill_9(
     # Well before that run's own 5 s timeout: its launcher saw the worker die and killed it.
     _gone, alive = psutil.wait_procs(family, timeout=3)
     assert alive == [], f"orphaned after kill -9: {[p.cmdline() for p in alive]}"
-    flag.unlink()
+    for flag in flags:
+        flag.unlink()
     measurement.refresh_from_db()
     assert measurement.status == MeasurementStatus.RUNNING
     done_before_kill = measurement.runs_done
