@@ -182,7 +182,7 @@ class CommandRunner:
         ``network="loopback"`` is for a served service (see the sandbox's docstring). Setting
         ``stop`` kills the command, which is then reported as stopped rather than failed: a
         long-lived service runs until its probe is done. ``on_start`` gets the target's host pid
-        once it runs.
+        once it runs (for Sandbox.join_network), in the runner's thread: it must return at once.
         """
         argv = list(argv)
         if not argv or not all(isinstance(arg, str) and "\0" not in arg for arg in argv):

@@ -25,11 +25,11 @@ does not work inside; python scripts, ``python -m pytest`` and ``ruff`` do.
 Networking for served services (``network="loopback"``). A private network namespace means the
 worker cannot reach a port the service opens on the sandbox's ``127.0.0.1``: that loopback is not
 the host's. Sharing the host's network instead would hand the code the host's loopback, where the
-database and broker listen, so it is not offered. A client must therefore run in the sandbox's
-network namespace: the runner reports the target's host pid (``on_start``) so that a probe can
-enter the namespace (``nsenter --target PID --net``, which needs privilege over the sandbox's
-user namespace, i.e. a root worker), or, unprivileged, the client runs inside the sandboxed
-command itself. "none" and "loopback" isolate alike; "loopback" states that the profile serves.
+database and broker listen, so it is not offered. The probe's client joins the sandbox instead:
+the runner reports the target's host pid (``on_start``) and :meth:`Sandbox.join_network` gives
+the argv that runs a client in that network namespace alone (``netns_join.py``; it works for
+an unprivileged worker too, which owns the sandbox's user namespace). "none" and "loopback"
+isolate alike; "loopback" states that the profile serves.
 
 Where bwrap is missing or user namespaces are refused, :func:`for_this_worker` makes the worker
 refuse to run anything, unless the admin set FIXLEDGER_ALLOW_UNSANDBOXED=true; such runs are
@@ -79,6 +79,7 @@ ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 _HERE = Path(__file__).resolve().parent
 # Files of fixledger the sandboxed commands run: the launcher and the tracemalloc probe.
 TOOLS = (_HERE / "launcher.py", _HERE / "tracemalloc_probe.py")
+NETNS_JOIN = _HERE / "netns_join.py"
 
 
 class CannotSandbox(Exception):
@@ -134,6 +135,11 @@ class Sandbox:
             "TMPDIR": PRIVATE_TMP,
             "LANG": "C.UTF-8",
         }
+
+    def join_network(self, pid: int, argv: Sequence[str]) -> list[str]:
+        """The host-side argv that runs ``argv`` (a trusted client, e.g. a load generator) in
+        the network namespace of the sandboxed process ``pid`` (its host pid, from on_start)."""
+        return [self.python, "-I", "-S", str(NETNS_JOIN), str(pid), *argv]
 
     def command(
         self, argv: Sequence[str], *, cwd: str, writable: Sequence[str], network: str = "none"

@@ -214,6 +214,41 @@ def test_a_stopped_service_is_reported_stopped_not_failed(sandboxed, work):
     assert not psutil.pid_exists(pids[0]) or psutil.Process(pids[0]).status() == "zombie"
 
 
+def test_a_probe_reaches_a_served_service_by_joining_its_network(sandboxed, work):
+    stop = threading.Event()
+    answers = []
+
+    def probe_the_service(pid):
+        client = "import socket; print(socket.create_connection(('127.0.0.1', 8000)).recv(64))"
+        argv = sandboxed.sandbox.join_network(pid, [PY, "-c", client])
+        for _attempt in range(50):  # until the service listens
+            done = subprocess.run(argv, capture_output=True, text=True, check=False)
+            if done.returncode == 0:
+                answers.append(done.stdout.strip())
+                break
+            time.sleep(0.05)
+        stop.set()
+
+    result = run_py(
+        sandboxed,
+        """
+        import socket
+        server = socket.create_server(("127.0.0.1", 8000))
+        while True:
+            peer, _ = server.accept()
+            peer.sendall(b"served from the sandbox")
+            peer.close()
+        """,
+        cwd=work,
+        timeout=30,
+        network="loopback",
+        stop=stop,
+        on_start=lambda pid: threading.Thread(target=probe_the_service, args=(pid,)).start(),
+    )
+    assert result.ok and result.stopped, result
+    assert answers == ["b'served from the sandbox'"]
+
+
 def test_setsid_and_a_double_fork_leave_nothing_behind(sandboxed, work):
     marker = f"fixledger-escapee-{os.getpid()}"
     result = run_py(
