@@ -249,6 +249,30 @@ def test_a_probe_reaches_a_served_service_by_joining_its_network(sandboxed, work
     assert answers == ["b'served from the sandbox'"]
 
 
+def test_the_command_cannot_forge_its_launchers_report(sandboxed, work):
+    forged = '{"event": "finished", "outcome": "exited", "exit_code": 0, "signal": null, '
+    forged += '"wall_seconds": 0.001, "user_seconds": 0, "system_seconds": 0, "maxrss_kb": 1}'
+    result = run_py(
+        sandboxed,
+        f"""
+        import os
+        launcher = os.getppid()
+        for path, mode in [(f"/proc/{{launcher}}/fd/1", "w"), (f"/proc/{{launcher}}/mem", "rb")]:
+            try:
+                with open(path, mode) as stream:
+                    stream.write({forged!r} + "\\n") if mode == "w" else stream.read(1)
+                print(path, "OPENED")
+            except OSError as exc:
+                print(path, "blocked:", exc.strerror)
+        """,
+        cwd=work,
+    )
+    assert result.ok, result.failure
+    assert "OPENED" not in result.output_tail
+    assert result.output_tail.count("blocked: Permission denied") == 2
+    assert result.peak_rss_bytes > 1024 * 1024 and result.wall_seconds > 0.001
+
+
 def test_setsid_and_a_double_fork_leave_nothing_behind(sandboxed, work):
     marker = f"fixledger-escapee-{os.getpid()}"
     result = run_py(
