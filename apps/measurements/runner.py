@@ -297,7 +297,10 @@ class CommandRunner:
             "launcher_rss_bytes": floor,
             "rss_timeline": sampler.timeline(),
             "memory_exceeded": sampler.exceeded,
-            "stopped": sampler.stopped and not sampler.exceeded,
+            # Only a stop that ended the target: one that exited on its own earlier did not stop.
+            "stopped": sampler.stopped
+            and not sampler.exceeded
+            and finished.get("outcome") == "stopped",
             "timed_out": backstop or finished.get("outcome") == "timeout",
         }
         if finished:
@@ -445,7 +448,8 @@ class _EventReader:
 
 
 class _TreeSampler:
-    """Samples the RSS of the target's process tree in a thread: the timeline and the limit.
+    """Samples the RSS of the target's process tree in a thread: the timeline, the limit and
+    the caller's stop request.
 
     The tree's RSS is the sum over its processes, so pages that forked workers share are counted
     once per worker: the limit errs on the side of killing, and USS would cost a full smaps read
@@ -458,7 +462,7 @@ class _TreeSampler:
         limit: int | None,
         interval: float,
         max_points: int,
-        on_limit: Callable[[], None],
+        kill: Callable[[], None],
         stop: threading.Event | None = None,
     ) -> None:
         self.root = root
@@ -466,7 +470,7 @@ class _TreeSampler:
         self.limit = limit
         self.interval = interval
         self.max_points = max_points
-        self.on_limit = on_limit
+        self.kill = kill  # asks the launcher to kill the target: over the limit, or stopped
         self.exceeded = False
         self.stop_requested = stop
         self.stopped = False
@@ -501,11 +505,11 @@ class _TreeSampler:
             self.samples += 1
             if self.limit and rss > self.limit and not self.exceeded:
                 self.exceeded = True
-                self.on_limit()
+                self.kill()
             stop = self.stop_requested
             if stop is not None and stop.is_set() and not self.stopped:
                 self.stopped = True
-                self.on_limit()
+                self.kill()
             next_tick = start + self.samples * self.interval
             if self._stop.wait(max(0.0, next_tick - time.monotonic())):
                 break
@@ -608,8 +612,8 @@ def _child_of(parent: int, pid: int) -> psutil.Process | None:
 def _in_namespace(bwrap_pid: int, ns_pid: int) -> psutil.Process | None:
     """The host's view of the process that is ``ns_pid`` in the sandbox below ``bwrap_pid``.
 
-    bwrap, its init (pid 1 inside), the launcher, the target: a few levels down, each found
-    through its ``NSpid`` line, whose last field is its pid in the innermost namespace.
+    bwrap, the launcher (pid 1 inside), the target: a level or two down, each found through its
+    ``NSpid`` line, whose last field is its pid in the innermost namespace.
     """
     pending = [bwrap_pid]
     for _depth in range(4):

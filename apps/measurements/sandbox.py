@@ -159,6 +159,10 @@ class Sandbox:
             "--hostname",
             "sandbox",
             "--die-with-parent",
+            # The command (the launcher) is the namespace's init: when it exits, the kernel has
+            # killed everything else in there before bwrap sees it go, so nothing outlives the
+            # run by even a moment; and nothing inside can kill it.
+            "--as-pid-1",
             "--new-session",
             "--clearenv",
             "--ro-bind",
