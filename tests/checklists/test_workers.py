@@ -54,6 +54,21 @@ def test_a_failed_verification_leaves_the_item_open_with_the_failure(engineer, f
     assert audit_history(item).first().action == "verification failed"
 
 
+def test_a_verification_runs_in_the_sandbox(engineer, fix, settings):
+    secret = settings.DATA_DIR / "secret_key"
+    secret.write_text("fixledger-test-key")
+    check = (
+        f"import os; assert not os.path.exists({str(secret)!r}); assert os.getuid() == 65534; "
+        "assert sum(p.isdigit() for p in os.listdir('/proc')) == 2; print('sandboxed')"
+    )
+    item = _lint_item(fix, [sys.executable, "-c", check])
+    checklist_item_verify_request(actor=engineer, item=item, version=item.version)
+    verify_item(item.pk)
+    item.refresh_from_db()
+    assert item.state == ItemState.DONE, item.evidence
+    assert item.evidence["output_tail"].strip() == "sandboxed"
+
+
 def test_only_admin_commands_are_run(engineer, fix):
     from django.core.exceptions import ValidationError
 

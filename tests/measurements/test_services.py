@@ -295,3 +295,41 @@ def test_a_profile_may_stop_at_the_first_failed_run(
     assert "Run 1" in measurement.error
     assert "exited with code 3" in measurement.error
     assert measurement.runs_done == 1
+
+
+def test_setup_steps_and_runs_see_nothing_of_fixledger(
+    engineer, demo_change, demo_project, environment, settings
+):
+    # Reads the worker's secret key, leaves a mark in its data folder, counts the processes.
+    peek = (
+        "import os, sys\n"
+        "read = False\n"
+        "try:\n"
+        "    print('READ', open(sys.argv[1]).read())\n"
+        "    read = True\n"
+        "except OSError as exc:\n"
+        "    print('blocked', exc.strerror)\n"
+        "try:\n"
+        "    open(sys.argv[2], 'w').write('escaped')\n"
+        "except OSError:\n"
+        "    pass\n"
+        "print('METRIC processes_seen=%d' % sum(p.isdigit() for p in os.listdir('/proc')))\n"
+    )
+    secret, mark = settings.DATA_DIR / "secret_key", settings.DATA_DIR / "was-here"
+    secret.write_text("fixledger-test-key")
+    argv = [sys.executable, "-c", peek, str(secret), str(mark)]
+    profile = make_profile(
+        demo_project,
+        environment,
+        name="peek",
+        argv=argv,
+        # A setup step that reads the key fails the measurement.
+        setup_argv=[*argv[:2], peek + "sys.exit(read)", *argv[3:]],
+    )
+    measurement = measure(engineer, demo_change, profile)
+    assert measurement.status == MeasurementStatus.DONE, measurement.error
+    runs = list(measurement.runs.all())
+    assert all(run.sandboxed for run in runs)
+    assert all("blocked No such file or directory" in run.output_tail for run in runs)
+    assert all(run.metrics["processes_seen"][0] == 2 for run in runs)
+    assert secret.read_text() == "fixledger-test-key" and not mark.exists()
