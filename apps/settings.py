@@ -276,6 +276,8 @@ MEASUREMENT_HEARTBEAT_GRACE_SECONDS = env_int("MEASUREMENT_HEARTBEAT_GRACE_SECON
 # Commands at a revision run in a bubblewrap sandbox; a worker that cannot sandbox refuses them
 # unless this is true, and every result it records says it ran unsandboxed.
 ALLOW_UNSANDBOXED_RUNS = env_bool("FIXLEDGER_ALLOW_UNSANDBOXED", False)
+# Folders the sandbox shows read-only besides the system and Python: a service's own runtime.
+SANDBOX_READONLY_FOLDERS = env_list("FIXLEDGER_SANDBOX_READONLY")
 CELERY_BEAT_SCHEDULE = {
     "sync-repositories": {
         "task": "apps.projects.tasks.sync_all_projects",

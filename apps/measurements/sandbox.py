@@ -12,10 +12,11 @@ The code at a revision is whatever someone pushed, so it runs with nothing of fi
   not to the database, the broker or the host's own ``127.0.0.1``;
 * a read-only view of the system (``/usr`` and the ``/bin``, ``/lib*`` links or folders beside
   it, a handful of harmless files from ``/etc``, the Python installation and the worker's
-  virtualenv, so that ``python`` and the worker's own interpreter resolve), write access to the
-  run's worktree and a scratch folder for the launcher's output, both at their own paths, and a
-  private ``/tmp``. Nothing else exists: not the data folder (secret key file, SQLite database,
-  other clones and worktrees, the filesystem broker), not ``/etc/fixledger``, not ``$HOME``;
+  virtualenv, so that ``python`` and the worker's own interpreter resolve, and the folders an
+  admin lists in FIXLEDGER_SANDBOX_READONLY), write access to the run's worktree and a scratch
+  folder for the launcher's output, both at their own paths, and a private ``/tmp``. Nothing
+  else exists: not the data folder (secret key file, SQLite database, other clones and
+  worktrees, the filesystem broker), not ``/etc/fixledger``, not ``$HOME``;
 * an empty environment (``--clearenv``); the launcher hands the target exactly the profile's
   variables on top of a minimal PATH, HOME, LANG and TMPDIR (:meth:`Sandbox.base_env`).
 
@@ -97,15 +98,24 @@ class Sandbox:
     hidden: tuple[str, ...]  # may never be shown, nor be inside anything shown
 
     @classmethod
-    def for_host(cls, *, hidden: Iterable[Path | str], bwrap: str | None = None) -> Sandbox:
-        """The sandbox for this interpreter; ValueError when something to show holds a hidden
-        path (a virtualenv inside the data folder, say)."""
+    def for_host(
+        cls,
+        *,
+        hidden: Iterable[Path | str],
+        readonly: Iterable[Path | str] = (),
+        bwrap: str | None = None,
+    ) -> Sandbox:
+        """The sandbox for this interpreter, also showing the ``readonly`` folders; ValueError
+        when something to show holds a hidden path (a data folder under /usr, say) or lies in
+        one."""
         bwrap = bwrap or shutil.which("bwrap") or "/usr/bin/bwrap"
         python = os.path.realpath(sys.executable)
-        folders = []
-        for prefix in (sys.base_prefix, sys.prefix):
-            real = os.path.realpath(prefix)
-            if real != "/usr" and not real.startswith("/usr/") and real not in folders:
+        folders: list[str] = []
+        for folder in (*readonly, sys.base_prefix, sys.prefix):
+            real = os.path.realpath(folder)
+            if not os.path.isabs(str(folder)):
+                raise ValueError(f"a folder to show must be an absolute path, not {folder!r}")
+            if not _within(real, "/usr") and real not in folders:
                 folders.append(real)
         sandbox = cls(
             bwrap=bwrap,
@@ -114,7 +124,8 @@ class Sandbox:
             tools=tuple(str(tool) for tool in TOOLS),
             hidden=tuple(os.path.realpath(path) for path in hidden),
         )
-        for path in (*sandbox.readonly, *sandbox.tools):
+        system = ["/usr", *(f"/{name}" for name in ROOT_LINKS if _is_folder(f"/{name}"))]
+        for path in (*system, *sandbox.readonly, *sandbox.tools):
             sandbox._check_shown(path, writable=False)
         return sandbox
 
@@ -170,11 +181,11 @@ class Sandbox:
             "/usr",
         ]
         for name in ROOT_LINKS:
-            host = Path("/") / name
-            if host.is_symlink():
-                args += ["--symlink", os.readlink(host), str(host)]
-            elif host.is_dir():
-                args += ["--ro-bind", str(host), str(host)]
+            host = f"/{name}"
+            if os.path.islink(host):
+                args += ["--symlink", os.readlink(host), host]
+            elif _is_folder(host):
+                args += ["--ro-bind", host, host]
         for name in ETC_FILES:
             args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", PRIVATE_TMP]
@@ -191,6 +202,10 @@ class Sandbox:
         # The folders bwrap made to mount on stay empty and read-only.
         args += ["--remount-ro", "/", "--chdir", os.path.realpath(cwd), "--", *argv]
         return args
+
+
+def _is_folder(path: str) -> bool:
+    return os.path.isdir(path) and not os.path.islink(path)
 
 
 def _within(path: str, folder: str) -> bool:
@@ -225,7 +240,9 @@ def for_this_worker(*, bwrap: str | None = None) -> Sandbox | None:
 
     hidden = [settings.DATA_DIR, "/etc/fixledger"]
     try:
-        sandbox = Sandbox.for_host(hidden=hidden, bwrap=bwrap)
+        sandbox = Sandbox.for_host(
+            hidden=hidden, readonly=settings.SANDBOX_READONLY_FOLDERS, bwrap=bwrap
+        )
         reason = probe(sandbox)
     except ValueError as exc:
         reason = str(exc)

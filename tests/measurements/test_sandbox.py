@@ -358,6 +358,24 @@ def test_the_timeline_and_memory_limit_follow_the_sandboxed_tree(sandboxed, work
     assert max(rss for _t, rss in result.rss_timeline) > 150 * MB
 
 
+def test_an_admin_may_show_more_folders_read_only(data_dir, work, tmp_path):
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    (runtime / "tool.py").write_text("print('from the runtime')")
+    runner = CommandRunner(sandbox=Sandbox.for_host(hidden=[data_dir], readonly=[runtime]))
+    result = run_py(
+        runner,
+        f"""
+        import runpy
+        runpy.run_path({str(runtime / "tool.py")!r})
+        open({str(runtime / "x")!r}, "w")
+        """,
+        cwd=work,
+    )
+    assert "from the runtime" in result.output_tail
+    assert "Read-only file system" in result.output_tail and not (runtime / "x").exists()
+
+
 def test_a_host_that_cannot_sandbox_refuses_unless_allowed(settings):
     missing = Sandbox.for_host(hidden=[], bwrap="/nonexistent/bwrap")
     assert probe(missing) == "bubblewrap is not installed (/nonexistent/bwrap is missing)"
@@ -369,9 +387,14 @@ def test_a_host_that_cannot_sandbox_refuses_unless_allowed(settings):
     assert isinstance(for_this_worker(), Sandbox)  # this host can
 
 
-def test_nothing_inside_the_data_folder_is_ever_shown(data_dir):
+def test_nothing_inside_the_data_folder_is_ever_shown(data_dir, tmp_path):
     with pytest.raises(ValueError, match="would show"):
         Sandbox.for_host(hidden=[sys.prefix])
+    with pytest.raises(ValueError, match="would show /usr/local/fixledger through /usr"):
+        Sandbox.for_host(hidden=["/usr/local/fixledger"])
+    for folder in (tmp_path, data_dir / "worktrees"):
+        with pytest.raises(ValueError, match="would show"):
+            Sandbox.for_host(hidden=[data_dir], readonly=[folder])
     sandbox = Sandbox.for_host(hidden=[data_dir])
     with pytest.raises(ValueError, match="would show"):
         sandbox.command(["true"], cwd=str(data_dir), writable=[str(data_dir)])
