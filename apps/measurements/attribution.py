@@ -6,7 +6,9 @@ both snapshots name the same files and `Snapshot.compare_to` can diff them direc
 """
 
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 from apps.projects import repository
@@ -78,9 +80,15 @@ def attribute(measurement: Measurement, runner, *, worker: str) -> list[dict]:
 def _load(dump: Path) -> dict[tuple[str, int], tuple[int, int]] | None:
     """{(file, line): (size, count)} from the probe's JSON; None when it is missing or bogus."""
     try:
-        if dump.stat().st_size > MAX_DUMP_BYTES:
+        # Not followed if the revision made it a link (to the worker's secrets, say).
+        fd = os.open(dump, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            data = file.read(MAX_DUMP_BYTES + 1)
+        if len(data) > MAX_DUMP_BYTES:
             return None
-        rows = json.loads(dump.read_bytes())
+        rows = json.loads(data)
     except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(rows, list):

@@ -8,7 +8,9 @@ process it reports its own ~10 MB.
 Protocol, one JSON object per line:
 
 * stdin, first line: ``{"argv": [...], "cwd": "...", "env": {...}, "timeout": 10.0,
-  "output": "/path/file"}``. Afterwards any byte on stdin, or stdin closing (the worker died or
+  "output_fd": 3}``, the descriptor of a file the worker opened for the target's output (a path
+  would be looked up again when the worker reads it, after the target could have swapped it for
+  a link to anything). Afterwards Afterwards any byte on stdin, or stdin closing (the worker died or
   gave up), means "kill the target now".
 * stdout: ``{"event": "started", "pid": ..., "floor_kb": ..., "hwm_kb": ...}`` once the target
   runs, then ``{"event": "finished", ...}``; or a single ``{"event": "error", ...}`` when the
@@ -63,8 +65,11 @@ def _read_spec() -> dict:
         raise ValueError("argv must be a non-empty list of strings")
     if not (isinstance(env, dict) and all(isinstance(v, str) for v in env.values())):
         raise ValueError("env must map names to strings")
-    if not isinstance(spec.get("cwd"), str) or not isinstance(spec.get("output"), str):
-        raise ValueError("cwd and output must be paths")
+    if not isinstance(spec.get("cwd"), str):
+        raise ValueError("cwd must be a path")
+    output_fd = spec.get("output_fd")
+    if isinstance(output_fd, bool) or not isinstance(output_fd, int) or output_fd < 3:
+        raise ValueError("output_fd must be an inherited descriptor above 2")
     timeout = spec.get("timeout")
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
         raise ValueError("timeout must be a number of seconds")
@@ -213,8 +218,8 @@ def main() -> int:
     try:
         spec = _read_spec()
         path = _resolve(spec["argv"][0], spec["cwd"], spec["env"])
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-        output_fd = os.open(spec["output"], flags, 0o600)
+        output_fd = spec["output_fd"]
+        os.set_inheritable(output_fd, False)  # the target gets it as its stdout and stderr only
         null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     except (OSError, ValueError) as exc:
         _emit({"event": "error", "message": str(exc)})

@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import psutil
 
@@ -199,20 +199,20 @@ class CommandRunner:
             "timeout": timeout,
         }
         prefix = f"{SCRATCH_PREFIX}{os.getpid()}-"
-        with tempfile.TemporaryDirectory(prefix=prefix, dir=self.scratch_root) as scratch:
-            # The command may write to its output's folder; the launcher's log stays outside.
-            box = os.path.join(scratch, "box")
-            os.mkdir(box)
-            spec["output"] = os.path.join(box, "output")
+        with (
+            tempfile.TemporaryDirectory(prefix=prefix, dir=self.scratch_root) as scratch,
+            open(os.path.join(scratch, "output"), "w+b") as output,
+        ):
+            # Handed over open and read back through the same descriptor: the command never
+            # sees the scratch folder, so it cannot swap the file for a link to a secret.
+            spec["output_fd"] = output.fileno()
             launcher_log = os.path.join(scratch, "launcher.log")
             command = [self.python, "-I", "-S", str(LAUNCHER)]
             if self.sandbox:
                 if not os.path.isdir(cwd):  # bwrap's own message would name its bind
                     failure = f"could not start: working directory {cwd!r}: No such directory"
                     return RunResult(argv=argv, failure=failure, sandboxed=True)
-                command = self.sandbox.command(
-                    command, cwd=cwd, writable=[cwd, box], network=network
-                )
+                command = self.sandbox.command(command, cwd=cwd, writable=[cwd], network=network)
             with open(launcher_log, "wb") as log:
                 try:
                     launcher = subprocess.Popen(  # noqa: S603 - fixed argv: bwrap, this interpreter, launcher.py
@@ -221,6 +221,7 @@ class CommandRunner:
                         stdout=subprocess.PIPE,
                         stderr=log,
                         close_fds=True,
+                        pass_fds=(output.fileno(),),
                         start_new_session=True,
                         env={},
                     )
@@ -233,7 +234,7 @@ class CommandRunner:
             finally:
                 _close_launcher(launcher)
             if "failure" not in fields:
-                fields.update(_read_output(spec["output"]))
+                fields.update(_read_output(output))
             elif fields["failure"].startswith("could not start: the launcher"):
                 fields["failure"] += _last_line(launcher_log)
         fields["sandboxed"] = self.sandbox is not None
@@ -392,17 +393,17 @@ def _close_launcher(launcher: subprocess.Popen) -> None:
         launcher.wait()
 
 
-def _read_output(path: str) -> dict:
+def _read_output(output: BinaryIO) -> dict:
     """The output's tail, and its METRIC lines wherever they are."""
     metrics: dict[str, tuple[float, str]] = {}
     try:
-        with open(path, "rb") as output:
-            for line in output:
-                if line.startswith(b"METRIC"):
-                    _add_metric(metrics, line.decode(errors="replace"))
-            size = output.tell()
-            output.seek(max(0, size - TAIL_BYTES))
-            tail = output.read(TAIL_BYTES)
+        output.seek(0)
+        for line in output:
+            if line.startswith(b"METRIC"):
+                _add_metric(metrics, line.decode(errors="replace"))
+        size = output.tell()
+        output.seek(max(0, size - TAIL_BYTES))
+        tail = output.read(TAIL_BYTES)
     except OSError:
         return {"output_tail": "", "metrics": metrics}
     if size > TAIL_BYTES and b"\n" in tail[:-1]:

@@ -333,18 +333,21 @@ def test_never_a_shell_no_stdin_no_inherited_descriptors(runner, tmp_path):
 
 def start_launcher(tmp_path, argv, timeout):
     """The launcher alone, as a worker drives it, without the runner's own safety nets."""
-    launcher = subprocess.Popen(
-        [PY, "-I", "-S", str(LAUNCHER)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        start_new_session=True,
-    )
+    with open(tmp_path / "out", "wb") as output:
+        output_fd = output.fileno()  # the same number in the launcher
+        launcher = subprocess.Popen(
+            [PY, "-I", "-S", str(LAUNCHER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+            pass_fds=(output.fileno(),),
+        )
     spec = {
         "argv": argv,
         "cwd": str(tmp_path),
         "env": {"PATH": os.defpath},
         "timeout": timeout,
-        "output": str(tmp_path / "out"),
+        "output_fd": output_fd,
     }
     launcher.stdin.write(json.dumps(spec).encode() + b"\n")
     launcher.stdin.flush()
@@ -377,18 +380,21 @@ def test_the_target_dies_with_the_worker(tmp_path):
 
 def test_the_target_dies_if_the_worker_dies_before_reading_that_it_started(tmp_path):
     marker = "61.0427"  # a sleep nobody else runs
-    launcher = subprocess.Popen(
-        [PY, "-I", "-S", str(LAUNCHER)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        start_new_session=True,
-    )
+    with open(tmp_path / "out", "wb") as output:
+        output_fd = output.fileno()  # the same number in the launcher
+        launcher = subprocess.Popen(
+            [PY, "-I", "-S", str(LAUNCHER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+            pass_fds=(output.fileno(),),
+        )
     spec = {
         "argv": ["sleep", marker],
         "cwd": str(tmp_path),
         "env": {"PATH": os.defpath},
         "timeout": 60,
-        "output": str(tmp_path / "out"),
+        "output_fd": output_fd,
     }
     launcher.stdout.close()  # its "started" line will find nobody to read it
     launcher.stdin.write(json.dumps(spec).encode() + b"\n")

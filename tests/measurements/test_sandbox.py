@@ -273,6 +273,27 @@ def test_the_command_cannot_forge_its_launchers_report(sandboxed, work):
     assert result.peak_rss_bytes > 1024 * 1024 and result.wall_seconds > 0.001
 
 
+def test_the_output_cannot_be_swapped_for_a_host_file(sandboxed, data_dir, work):
+    result = run_py(
+        sandboxed,
+        f"""
+        import os
+        print("where:", os.readlink("/proc/self/fd/1"))
+        try:
+            target = os.readlink("/proc/self/fd/1")
+            os.unlink(target)
+            os.symlink({str(data_dir / "secret_key")!r}, target)
+            print("SWAPPED")
+        except OSError as exc:
+            print("blocked:", exc.strerror)
+        """,
+        cwd=work,
+    )
+    assert result.ok, result.failure
+    assert "fixledger-test-secret-key" not in result.output_tail
+    assert "SWAPPED" not in result.output_tail and "blocked:" in result.output_tail
+
+
 def test_setsid_and_a_double_fork_leave_nothing_behind(sandboxed, work):
     marker = f"fixledger-escapee-{os.getpid()}"
     result = run_py(

@@ -1,5 +1,6 @@
 """Measuring a change: who may, what gets planned, and how a worker's reports are stored."""
 
+import os
 import sys
 from datetime import timedelta
 
@@ -333,3 +334,19 @@ def test_setup_steps_and_runs_see_nothing_of_fixledger(
     assert all("blocked No such file or directory" in run.output_tail for run in runs)
     assert all(run.metrics["processes_seen"][0] == 2 for run in runs)
     assert secret.read_text() == "fixledger-test-key" and not mark.exists()
+
+
+@pytest.mark.config_independent
+def test_attribution_does_not_follow_a_dump_the_revision_turned_into_a_link(tmp_path):
+    from apps.measurements.attribution import _load
+
+    secret = tmp_path / "secret.json"
+    secret.write_text('[["/etc/fixledger/fixledger.env", 1, 2, 3]]')
+    link = tmp_path / "dump.json"
+    link.symlink_to(secret)
+    assert _load(secret) == {("/etc/fixledger/fixledger.env", 1): (2, 3)}
+    assert _load(link) is None
+    os.mkfifo(tmp_path / "fifo")  # a reader would block on it forever
+    assert _load(tmp_path / "fifo") is None
+    secret.write_text('[["f", 1, "2", 3]]')
+    assert _load(secret) is None
