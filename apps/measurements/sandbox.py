@@ -13,9 +13,9 @@ The code at a revision is whatever someone pushed, so it runs with nothing of fi
 * a read-only view of the system (``/usr`` and the ``/bin``, ``/lib*`` links or folders beside
   it, a handful of harmless files from ``/etc``, the Python installation and the worker's
   virtualenv, so that ``python`` and the worker's own interpreter resolve, and the folders an
-  admin lists in FIXLEDGER_SANDBOX_READONLY), write access to the run's worktree and a scratch
-  folder for the launcher's output, both at their own paths, and a private ``/tmp``. Nothing
-  else exists: not the data folder (secret key file, SQLite database, other clones and
+  admin lists in FIXLEDGER_SANDBOX_READONLY), write access to the run's worktree alone (at its
+  own path; the launcher's output is a descriptor the worker opened) and a private ``/tmp``.
+  Nothing else exists: not the data folder (secret key file, SQLite database, other clones and
   worktrees, the filesystem broker), not ``/etc/fixledger``, not ``$HOME``;
 * an empty environment (``--clearenv``); the launcher hands the target exactly the profile's
   variables on top of a minimal PATH, HOME, LANG and TMPDIR (:meth:`Sandbox.base_env`).
