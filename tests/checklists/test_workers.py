@@ -69,6 +69,26 @@ def test_a_verification_runs_in_the_sandbox(engineer, fix, settings):
     assert item.evidence["output_tail"].strip() == "sandboxed"
 
 
+def test_a_worker_that_cannot_sandbox_refuses_to_verify_unless_allowed(engineer, fix, settings):
+    settings.SANDBOX_READONLY_FOLDERS = [str(settings.DATA_DIR)]  # refused: it holds the data
+    settings.ALLOW_UNSANDBOXED_RUNS = False
+    item = _lint_item(fix, [sys.executable, "-c", "print('ok')"])
+    checklist_item_verify_request(actor=engineer, item=item, version=item.version)
+    verify_item(item.pk)
+    item.refresh_from_db()
+    assert item.verification == VerificationStatus.FAILED
+    assert item.evidence["failure"].startswith("This worker cannot sandbox:")
+
+    settings.ALLOW_UNSANDBOXED_RUNS = True
+    item = checklist_item_verify_request(actor=engineer, item=item, version=item.version)
+    verify_item(item.pk)
+    item.refresh_from_db()
+    assert item.state == ItemState.DONE
+    assert item.evidence["output_tail"].endswith(
+        "[ran without a sandbox: this worker cannot sandbox and FIXLEDGER_ALLOW_UNSANDBOXED is on]"
+    )
+
+
 def test_only_admin_commands_are_run(engineer, fix):
     from django.core.exceptions import ValidationError
 

@@ -350,3 +350,12 @@ def test_attribution_does_not_follow_a_dump_the_revision_turned_into_a_link(tmp_
     assert _load(tmp_path / "fifo") is None
     secret.write_text('[["f", 1, "2", 3]]')
     assert _load(secret) is None
+
+
+def test_a_worker_that_cannot_sandbox_refuses_to_measure(engineer, demo_change, profile, settings):
+    settings.SANDBOX_READONLY_FOLDERS = [str(settings.DATA_DIR)]  # refused: it holds the data
+    settings.ALLOW_UNSANDBOXED_RUNS = False
+    measurement = measure(engineer, demo_change, profile)
+    assert measurement.status == MeasurementStatus.FAILED
+    assert measurement.error.startswith("This worker cannot sandbox: the sandbox would show")
+    assert measurement.runs_done == 0
