@@ -258,6 +258,15 @@ else:
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600),
     }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A request that queues work must not hang on a broker that is down: the row is committed
+# first, so a failed publish is logged and beat publishes the work once the broker is back.
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_CONNECT_TIMEOUT", 2)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 # The database is the source of truth for work; Celery keeps no results.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
@@ -270,9 +279,21 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# A measurement whose worker has not heart-beaten for its profile's timeout plus this long is
-# handed to another worker.
-MEASUREMENT_HEARTBEAT_GRACE_SECONDS = env_int("MEASUREMENT_HEARTBEAT_GRACE_SECONDS", 120)
+# Every kind of work (measurements, verifications, syncs, tag pushes) heart-beats every
+# WORK_HEARTBEAT_SECONDS while it runs, however long one step takes; beat, every
+# WORK_RECONCILE_SECONDS, publishes again work whose heartbeat is older than
+# WORK_HEARTBEAT_STALE_SECONDS (its worker died) or whose message was never claimed that long.
+WORK_HEARTBEAT_SECONDS = env_int("WORK_HEARTBEAT_SECONDS", 10)
+WORK_HEARTBEAT_STALE_SECONDS = env_int("WORK_HEARTBEAT_STALE_SECONDS", 30)
+WORK_RECONCILE_SECONDS = env_int("WORK_RECONCILE_SECONDS", 15)
+if WORK_HEARTBEAT_STALE_SECONDS < 2 * WORK_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "WORK_HEARTBEAT_STALE_SECONDS must be at least twice WORK_HEARTBEAT_SECONDS, or live "
+        "work would be taken from its worker."
+    )
+# A reconcile pass that waited longer than its period behind other work is dropped: the next
+# one is already on its way.
+_reconcile = {"schedule": WORK_RECONCILE_SECONDS, "options": {"expires": WORK_RECONCILE_SECONDS}}
 CELERY_BEAT_SCHEDULE = {
     "sync-repositories": {
         "task": "apps.projects.tasks.sync_all_projects",
@@ -280,7 +301,15 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reconcile-measurements": {
         "task": "apps.measurements.tasks.reconcile_measurements",
-        "schedule": 60,
+        **_reconcile,
+    },
+    "reconcile-verifications": {
+        "task": "apps.checklists.tasks.reconcile_verifications",
+        **_reconcile,
+    },
+    "reconcile-repository-jobs": {
+        "task": "apps.projects.tasks.reconcile_repository_jobs",
+        **_reconcile,
     },
     "prune-stale-worktrees": {
         "task": "apps.projects.tasks.prune_stale_worktrees",

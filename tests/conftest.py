@@ -26,6 +26,9 @@ def _test_settings(settings, tmp_path_factory):
     settings.WHITENOISE_AUTOREFRESH = True
     # Clones and worktrees are named by primary key, which a rolled-back test hands out again.
     settings.DATA_DIR = tmp_path_factory.mktemp("data")
+    # Work run in-process runs inside the test's transaction, which a heartbeat thread's own
+    # connection cannot see; the worker tests heart-beat in real worker processes.
+    settings.WORK_HEARTBEAT_SECONDS = 3600
 
 
 @pytest.fixture
@@ -101,8 +104,8 @@ def worker(transactional_db, settings, tmp_path):
         app.control.purge(connection=conn)
     started = []
 
-    def start(include=(), queues=("default",), env=None) -> Worker:
-        w = Worker("fixledger-test@%h", tmp_path / "worker.log", include, queues, env).start()
+    def start(include=(), queues=("default",), env=None, name="fixledger-test@%h") -> Worker:
+        w = Worker(name, tmp_path / "worker.log", include, queues, env).start()
         started.append(w)
         return w
 
