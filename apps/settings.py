@@ -251,6 +251,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Without it, broadcast (control) messages land in the current directory.
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # A worker takes one message per poll: at the default 1 s, the reconcile passes alone
+        # would keep a queue behind.
+        "polling_interval": 0.2,
     }
 else:
     # Longer than the longest measurement, or Redis hands a running task to a second worker.
@@ -291,9 +294,12 @@ if WORK_HEARTBEAT_STALE_SECONDS < 2 * WORK_HEARTBEAT_SECONDS:
         "WORK_HEARTBEAT_STALE_SECONDS must be at least twice WORK_HEARTBEAT_SECONDS, or live "
         "work would be taken from its worker."
     )
-# A reconcile pass that waited longer than its period behind other work is dropped: the next
-# one is already on its way.
-_reconcile = {"schedule": WORK_RECONCILE_SECONDS, "options": {"expires": WORK_RECONCILE_SECONDS}}
+# A reconcile pass that waited behind other work for a few periods is dropped: later ones are
+# already on their way.
+_reconcile = {
+    "schedule": WORK_RECONCILE_SECONDS,
+    "options": {"expires": max(30, 2 * WORK_RECONCILE_SECONDS)},
+}
 CELERY_BEAT_SCHEDULE = {
     "sync-repositories": {
         "task": "apps.projects.tasks.sync_all_projects",

@@ -112,3 +112,20 @@ def worker(transactional_db, settings, tmp_path):
     yield start
     for w in started:
         w.kill9()
+
+
+@pytest.fixture
+def beat(transactional_db, tmp_path):
+    """beat(env=...) -> a started real Celery beat on the test's database and broker."""
+    from .workers import Beat
+
+    started = []
+
+    def start(env=None) -> Beat:
+        b = Beat(tmp_path / "beat.log", env).start()
+        started.append(b)
+        return b
+
+    yield start
+    for b in started:
+        b.kill9()
