@@ -257,8 +257,11 @@ def checklist_item_verify_request(*, actor: User, item: ChecklistItem, version: 
         raise ValidationError("A worker is verifying this item already.")
     locked.verification = VerificationStatus.QUEUED
     locked.version = F("version") + 1
-    locked.attempts, locked.published_at = 0, timezone.now()
-    locked.save(update_fields=["verification", "version", "attempts", "published_at"])
+    # A new round: the last one's claim says nothing about this one.
+    locked.attempts, locked.heartbeat_at, locked.published_at = 0, None, timezone.now()
+    locked.save(
+        update_fields=["verification", "version", "attempts", "heartbeat_at", "published_at"]
+    )
     audit_record(actor=actor, action="verify", obj=locked)
     transaction.on_commit(lambda: verification_publish(locked))
     locked.refresh_from_db()

@@ -43,6 +43,7 @@ def repository_job_request(
             status=JobStatus.QUEUED,
             fresh=fresh,
             attempts=0,
+            heartbeat_at=None,
             error="",
             finished_at=None,
             published_at=timezone.now(),
