@@ -101,10 +101,17 @@ def repository_job_alive(job: RepositoryJob):
 
 
 def repository_job_finish(*, job: RepositoryJob, error: str = "") -> None:
-    """Close the job as done, or failed with `error`; only the claim that holds it may."""
-    closed = RepositoryJob.objects.filter(
-        pk=job.pk, status__in=JOB_ACTIVE, attempts=job.attempts
-    ).update(
+    """Close the job as done, or failed with `error`; only the claim that holds it may.
+
+    A sync asked to start afresh while it ran (the repository's URL changed meanwhile) is
+    queued again instead.
+    """
+    held = RepositoryJob.objects.filter(pk=job.pk, status__in=JOB_ACTIVE, attempts=job.attempts)
+    if not error and held.filter(fresh=True).exclude(fresh=job.fresh).exists():
+        held.update(status=JobStatus.QUEUED, attempts=0, heartbeat_at=None)
+        repository_job_publish(job)
+        return
+    closed = held.update(
         status=JobStatus.FAILED if error else JobStatus.DONE,
         error=error[:2000],
         finished_at=timezone.now(),

@@ -132,8 +132,16 @@ def _strays() -> list[psutil.Process]:
     ]
 
 
+@pytest.fixture
+def no_stray_outlives_the_test():
+    # A failing test stops before the cleanup it checks: its strays must not outlive it.
+    yield
+    for process in _strays():
+        process.kill()
+
+
 def test_a_verification_whose_worker_is_killed_finishes_on_another_within_90_s(
-    worker, beat, engineer, fix, settings, tmp_path
+    worker, beat, engineer, fix, settings, tmp_path, no_stray_outlives_the_test
 ):
     settings.WORK_HEARTBEAT_STALE_SECONDS = int(FAST_RECOVERY["WORK_HEARTBEAT_STALE_SECONDS"])
     flag = tmp_path / "slow"

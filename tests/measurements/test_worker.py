@@ -5,6 +5,7 @@ import sys
 import time
 
 import psutil
+import pytest
 
 from apps.celery_app import app
 from apps.checklists.models import ChecklistItem, ItemState
@@ -30,6 +31,14 @@ time.sleep(0.2)
 
 def escapees() -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["cmdline"]) if "escapee" in (p.info["cmdline"] or [])]
+
+
+@pytest.fixture(autouse=True)
+def _no_escapee_outlives_the_test():
+    # A failing test stops before the cleanup it checks: its escapee must not outlive it.
+    yield
+    for process in escapees():
+        process.kill()
 
 
 def runs_in_flight() -> list[psutil.Process]:
@@ -81,6 +90,15 @@ def test_a_measurement_whose_worker_is_killed_finishes_on_another_within_90_s(
     wait_for(lambda: Measurement.objects.get().runs_done >= 2, what="a few runs", timeout=60)
     flag.write_text("")
     wait_for(lambda: escapees(), what="a run to start its escapee", timeout=10)
+    # Another worker that could take the measurement, and finds the first one's checkouts
+    # in use when it starts.
+    worker(queues=(environment.queue, "default"), env=FAST_RECOVERY, name="second@%h")
+    assert leftover_checkouts(settings), "a live worker's checkouts are left alone"
+    # One run longer than the stale threshold, beat reconciling meanwhile: the live worker
+    # keeps heart-beating, so the other one does not take its measurement.
+    time.sleep(int(FAST_RECOVERY["WORK_HEARTBEAT_STALE_SECONDS"]) + 2)
+    measurement.refresh_from_db()
+    assert (measurement.worker.split("@")[0], measurement.attempts) == ("first", 1)
     first.kill9()
     killed_at = time.monotonic()
     flag.unlink()
@@ -88,10 +106,9 @@ def test_a_measurement_whose_worker_is_killed_finishes_on_another_within_90_s(
     assert measurement.status == MeasurementStatus.RUNNING
     assert leftover_checkouts(settings), "kill -9 runs no cleanup: the checkouts are left"
 
-    worker(queues=(environment.queue, "default"), env=FAST_RECOVERY, name="second@%h")
     wait_for(
         lambda: Measurement.objects.get().status == MeasurementStatus.DONE,
-        what="the measurement to finish on the new worker",
+        what="the measurement to finish on the other worker",
         timeout=90 - (time.monotonic() - killed_at),
     )
     measurement.refresh_from_db()
