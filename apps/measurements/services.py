@@ -212,9 +212,8 @@ def measurement_claim(*, measurement_id: int, worker: str) -> Measurement | None
     if measurement is None or not measurement.is_active:
         return None
     if measurement.attempts >= MAX_ATTEMPTS:
-        if measurement.status == MeasurementStatus.QUEUED or (
-            measurement.heartbeat_at and measurement.heartbeat_at < work.stale_before()
-        ):
+        # A live holder's duplicate message must not end it; a dead holder's ends it for good.
+        if Measurement.objects.filter(_claimable(), pk=measurement_id).exists():
             measurement_fail(measurement_id=measurement_id, error=work.GAVE_UP)
         return None
     with transaction.atomic():
