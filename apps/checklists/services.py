@@ -355,7 +355,8 @@ def verification_give_up(*, item: ChecklistItem) -> None:
     """End a verification whose workers kept dying: failed, with the reason as evidence."""
     locked = ChecklistItem.objects.select_for_update().get(pk=item.pk)
     if locked.verification in (VerificationStatus.QUEUED, VerificationStatus.RUNNING):
-        _verification_failed(locked, {"worker": locked.worker, "failure": work.GAVE_UP})
+        evidence = {"worker": locked.worker, "exit_code": None, "failure": work.GAVE_UP}
+        _verification_failed(locked, evidence)
 
 
 def verifications_reconcile() -> int:

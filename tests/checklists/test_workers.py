@@ -85,7 +85,9 @@ def test_a_verification_is_taken_from_a_dead_worker_but_not_from_a_live_one(
     assert (item.verification, item.state, item.attempts) == ("", ItemState.DONE, 2)
 
 
-def test_a_verification_whose_workers_keep_dying_fails_with_the_reason(engineer, fix, settings):
+def test_a_verification_whose_workers_keep_dying_fails_with_the_reason(
+    engineer, fix, settings, as_user
+):
     item = _lint_item(fix, [sys.executable, "-c", "print('ok')"])
     checklist_item_verify_request(actor=engineer, item=item, version=item.version)
     ChecklistItem.objects.filter(pk=item.pk).update(
@@ -98,6 +100,8 @@ def test_a_verification_whose_workers_keep_dying_fails_with_the_reason(engineer,
     item.refresh_from_db()
     assert item.verification == VerificationStatus.FAILED
     assert item.evidence["failure"] == work.GAVE_UP
+    page = as_user(engineer).get(f"/changes/{fix.number}/").content.decode()
+    assert f"Verification failed: {work.GAVE_UP}" in page
     # Failed, the item can be verified again.
     item = checklist_item_verify_request(actor=engineer, item=item, version=item.version)
     assert (item.verification, item.attempts) == (VerificationStatus.QUEUED, 0)
