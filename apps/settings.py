@@ -259,6 +259,8 @@ else:
     # Longer than the longest measurement, or Redis hands a running task to a second worker.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600),
+        # An unreachable host (not only a refused port) must fail a publish quickly too.
+        "socket_connect_timeout": env_int("CELERY_CONNECT_TIMEOUT", 2),
     }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A request that queues work must not hang on a broker that is down: the row is committed
