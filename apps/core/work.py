@@ -46,12 +46,14 @@ def stale_before() -> datetime:
 def publish(task, row: models.Model, *, args, kwargs=None, queue: str | None = None) -> bool:
     """Send `task` for `row`; False, logged, if the broker cannot be reached.
 
-    The broker settings make a failure quick (a short connect timeout, two retries).
+    Services call it on commit, so the worker finds the row. The broker settings make a
+    failure quick (a short connect timeout, two retries); the row is then left due, and the
+    request that queued it still succeeds.
     """
     try:
         task.apply_async(args=args, kwargs=kwargs, queue=queue)
-    # Each transport raises its own connection errors; none of them may fail the request.
     except Exception as exc:
+        # Each transport raises its own connection errors; none may fail the request.
         log.warning("could not publish %s for %s %s: %s", task.name, row._meta.label, row.pk, exc)
         type(row).objects.filter(pk=row.pk).update(published_at=None)
         failures = _unpublished.get()
@@ -62,12 +64,9 @@ def publish(task, row: models.Model, *, args, kwargs=None, queue: str | None = N
     return True
 
 
-def publish_on_commit(task, row: models.Model, **options) -> None:
-    """Publish once the current transaction commits, so the worker finds the row."""
-    transaction.on_commit(lambda: publish(task, row, **options))
-
-
 class Publishing:
+    """What a request's publishes came to: the rows whose message did not reach the broker."""
+
     def __init__(self) -> None:
         self.failed: list[models.Model] = []
 
