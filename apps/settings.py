@@ -251,13 +251,27 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Without it, broadcast (control) messages land in the current directory.
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # A worker takes one message per poll: at the default 1 s, the reconcile passes alone
+        # would keep a queue behind.
+        "polling_interval": 0.2,
     }
 else:
     # Longer than the longest measurement, or Redis hands a running task to a second worker.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600),
+        # An unreachable host (not only a refused port) must fail a publish quickly too.
+        "socket_connect_timeout": env_int("CELERY_CONNECT_TIMEOUT", 2),
     }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A request that queues work must not hang on a broker that is down: the row is committed
+# first, so a failed publish is logged and beat publishes the work once the broker is back.
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_CONNECT_TIMEOUT", 2)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 # The database is the source of truth for work; Celery keeps no results.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
@@ -270,14 +284,29 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# A measurement whose worker has not heart-beaten for its profile's timeout plus this long is
-# handed to another worker.
-MEASUREMENT_HEARTBEAT_GRACE_SECONDS = env_int("MEASUREMENT_HEARTBEAT_GRACE_SECONDS", 120)
 # Commands at a revision run in a bubblewrap sandbox; a worker that cannot sandbox refuses them
 # unless this is true, and every result it records says it ran unsandboxed.
 ALLOW_UNSANDBOXED_RUNS = env_bool("FIXLEDGER_ALLOW_UNSANDBOXED", False)
 # Folders the sandbox shows read-only besides the system and Python: a service's own runtime.
 SANDBOX_READONLY_FOLDERS = env_list("FIXLEDGER_SANDBOX_READONLY")
+# Every kind of work (measurements, verifications, syncs, tag pushes) heart-beats every
+# WORK_HEARTBEAT_SECONDS while it runs, however long one step takes; beat, every
+# WORK_RECONCILE_SECONDS, publishes again work whose heartbeat is older than
+# WORK_HEARTBEAT_STALE_SECONDS (its worker died) or whose message was never claimed that long.
+WORK_HEARTBEAT_SECONDS = env_int("WORK_HEARTBEAT_SECONDS", 10)
+WORK_HEARTBEAT_STALE_SECONDS = env_int("WORK_HEARTBEAT_STALE_SECONDS", 30)
+WORK_RECONCILE_SECONDS = env_int("WORK_RECONCILE_SECONDS", 15)
+if WORK_HEARTBEAT_STALE_SECONDS < 2 * WORK_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "WORK_HEARTBEAT_STALE_SECONDS must be at least twice WORK_HEARTBEAT_SECONDS, or live "
+        "work would be taken from its worker."
+    )
+# A reconcile pass that waited behind other work for a few periods is dropped: later ones are
+# already on their way.
+_reconcile = {
+    "schedule": WORK_RECONCILE_SECONDS,
+    "options": {"expires": max(30, 2 * WORK_RECONCILE_SECONDS)},
+}
 CELERY_BEAT_SCHEDULE = {
     "sync-repositories": {
         "task": "apps.projects.tasks.sync_all_projects",
@@ -285,7 +314,15 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reconcile-measurements": {
         "task": "apps.measurements.tasks.reconcile_measurements",
-        "schedule": 60,
+        **_reconcile,
+    },
+    "reconcile-verifications": {
+        "task": "apps.checklists.tasks.reconcile_verifications",
+        **_reconcile,
+    },
+    "reconcile-repository-jobs": {
+        "task": "apps.projects.tasks.reconcile_repository_jobs",
+        **_reconcile,
     },
     "prune-stale-worktrees": {
         "task": "apps.projects.tasks.prune_stale_worktrees",

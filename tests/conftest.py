@@ -26,6 +26,9 @@ def _test_settings(settings, tmp_path_factory):
     settings.WHITENOISE_AUTOREFRESH = True
     # Clones and worktrees are named by primary key, which a rolled-back test hands out again.
     settings.DATA_DIR = tmp_path_factory.mktemp("data")
+    # Work run in-process runs inside the test's transaction, which a heartbeat thread's own
+    # connection cannot see; the worker tests heart-beat in real worker processes.
+    settings.WORK_HEARTBEAT_SECONDS = 3600
 
 
 @pytest.fixture
@@ -101,11 +104,28 @@ def worker(transactional_db, settings, tmp_path):
         app.control.purge(connection=conn)
     started = []
 
-    def start(include=(), queues=("default",), env=None) -> Worker:
-        w = Worker("fixledger-test@%h", tmp_path / "worker.log", include, queues, env).start()
+    def start(include=(), queues=("default",), env=None, name="fixledger-test@%h") -> Worker:
+        w = Worker(name, tmp_path / "worker.log", include, queues, env).start()
         started.append(w)
         return w
 
     yield start
     for w in started:
         w.kill9()
+
+
+@pytest.fixture
+def beat(transactional_db, tmp_path):
+    """beat(env=...) -> a started real Celery beat on the test's database and broker."""
+    from .workers import Beat
+
+    started = []
+
+    def start(env=None) -> Beat:
+        b = Beat(tmp_path / "beat.log", env).start()
+        started.append(b)
+        return b
+
+    yield start
+    for b in started:
+        b.kill9()

@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from apps.changes.api import ChangeSerializer
 from apps.changes.models import Change, parse_change_number
+from apps.core import work
 
 from .models import ChecklistItem, ItemState
 from .services import (
@@ -100,10 +101,14 @@ class ChecklistItemVerifyView(APIView):
         body = VersionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         item = get_object_or_404(ChecklistItem, pk=pk, change=_change(key))
-        item = checklist_item_verify_request(
-            actor=request.user, item=item, version=body.validated_data["version"]
-        )
-        return Response(ChecklistItemSerializer(item).data, status=status.HTTP_202_ACCEPTED)
+        with work.publishing() as sent:
+            item = checklist_item_verify_request(
+                actor=request.user, item=item, version=body.validated_data["version"]
+            )
+        data = ChecklistItemSerializer(item).data
+        if not sent.ok:
+            data = {**data, "detail": work.BROKER_DOWN}
+        return Response(data, status=status.HTTP_202_ACCEPTED)
 
 
 class ShipView(APIView):

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.changes.models import Change
-from apps.core.models import TimeStampedModel
+from apps.core.models import ClaimedWork, TimeStampedModel
 from apps.measurements.validators import validate_optional_argv
 from apps.projects.models import Environment, Project
 
@@ -54,11 +54,12 @@ class TemplateItem(TimeStampedModel):
         return f"{self.project}: {self.title}"
 
 
-class ChecklistItem(TimeStampedModel):
+class ChecklistItem(ClaimedWork, TimeStampedModel):
     """One item of one change's checklist: its state, who set it, and the evidence.
 
     `version` grows with every write, so a tick sent from a stale page is refused rather than
-    silently overwriting what someone else did meanwhile.
+    silently overwriting what someone else did meanwhile. The claim fields (worker, heartbeat,
+    attempts) are those of the item's verification, which workers claim like any other work.
     """
 
     change = models.ForeignKey(Change, on_delete=models.CASCADE, related_name="checklist")
@@ -92,6 +93,10 @@ class ChecklistItem(TimeStampedModel):
         ordering = ["change", "position"]
         constraints = [
             models.UniqueConstraint(fields=["change", "position"], name="checklist_item_position"),
+        ]
+        indexes = [
+            # Beat: verifications whose worker stopped heart-beating or that were never claimed.
+            models.Index(fields=["verification", "heartbeat_at"], name="verification_stale_idx"),
         ]
 
     def __str__(self) -> str:

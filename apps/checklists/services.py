@@ -5,18 +5,20 @@ from collections.abc import Callable, Iterable
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import require_role
 from apps.changes.models import Change, ChangeStatus
+from apps.core import work
 from apps.core.audit import audit_record, snapshot
 from apps.core.exceptions import Conflict
 from apps.core.services import record_save
 from apps.projects import git, repository
-from apps.projects.models import Project
+from apps.projects.models import JobKind, Project
+from apps.projects.services import repository_job_request
 from apps.search.index import index_changes
 
 from .models import ChecklistItem, ItemKind, ItemState, TemplateItem, VerificationStatus
@@ -255,30 +257,68 @@ def checklist_item_verify_request(*, actor: User, item: ChecklistItem, version: 
         raise ValidationError("A worker is verifying this item already.")
     locked.verification = VerificationStatus.QUEUED
     locked.version = F("version") + 1
-    locked.save(update_fields=["verification", "version"])
+    # A new round: the last one's claim says nothing about this one.
+    locked.attempts, locked.heartbeat_at, locked.published_at = 0, None, timezone.now()
+    locked.save(
+        update_fields=["verification", "version", "attempts", "heartbeat_at", "published_at"]
+    )
     audit_record(actor=actor, action="verify", obj=locked)
-
-    from .tasks import verify_item
-
-    queue = locked.environment.queue if locked.environment else "default"
-    transaction.on_commit(lambda: verify_item.apply_async(args=[locked.pk], queue=queue))
+    transaction.on_commit(lambda: verification_publish(locked))
     locked.refresh_from_db()
     return locked
 
 
-def verification_claim(*, item_id: int) -> ChecklistItem | None:
-    claimed = ChecklistItem.objects.filter(
-        pk=item_id, verification=VerificationStatus.QUEUED
-    ).update(verification=VerificationStatus.RUNNING)
-    return (
-        ChecklistItem.objects.select_related("change__project").get(pk=item_id) if claimed else None
+def verification_publish(item: ChecklistItem) -> bool:
+    from .tasks import verify_item
+
+    queue = item.environment.queue if item.environment else "default"
+    return work.publish(verify_item, item, args=[item.pk], queue=queue)
+
+
+def verification_claim(*, item_id: int, worker: str) -> ChecklistItem | None:
+    """Take the item's verification for `worker`: a queued one, or one whose worker stopped
+    heart-beating. None if a live worker holds it, it is over, or it used up its attempts."""
+    item = ChecklistItem.objects.filter(pk=item_id).first()
+    if item is None or item.verification not in (
+        VerificationStatus.QUEUED,
+        VerificationStatus.RUNNING,
+    ):
+        return None
+    stale = Q(verification=VerificationStatus.RUNNING, heartbeat_at__lt=work.stale_before())
+    if item.attempts >= work.MAX_ATTEMPTS:
+        if ChecklistItem.objects.filter(stale, pk=item_id).exists():
+            verification_give_up(item=item)
+        return None
+    attempt = work.claim(
+        ChecklistItem.objects,
+        pk=item_id,
+        claimable=Q(verification=VerificationStatus.QUEUED) | stale,
+        worker=worker,
+        verification=VerificationStatus.RUNNING,
+    )
+    if attempt is None:
+        return None
+    return ChecklistItem.objects.select_related("change__project").get(pk=item_id)
+
+
+def verification_alive(item: ChecklistItem):
+    """Heart-beat from a background thread while the block runs."""
+    return work.heartbeat(
+        ChecklistItem.objects.filter(verification=VerificationStatus.RUNNING),
+        pk=item.pk,
+        attempt=item.attempts,
     )
 
 
 @transaction.atomic
 def verification_record(*, item: ChecklistItem, worker: str, result) -> None:
-    """A worker's verdict on an item: done with the evidence, or left open with the failure."""
+    """A worker's verdict on an item: done with the evidence, or left open with the failure.
+
+    Only the claim that holds the verification records; an older one's result is dropped.
+    """
     locked = ChecklistItem.objects.select_for_update().get(pk=item.pk)
+    if locked.verification != VerificationStatus.RUNNING or locked.attempts != item.attempts:
+        return
     evidence = {
         "worker": worker,
         "exit_code": result.exit_code,
@@ -295,12 +335,43 @@ def verification_record(*, item: ChecklistItem, worker: str, result) -> None:
             verification=VerificationStatus.IDLE,
         )
     else:
-        locked.evidence, locked.verification = evidence, VerificationStatus.FAILED
-        locked.version = F("version") + 1
-        locked.save(update_fields=["evidence", "verification", "version"])
-        audit_record(
-            actor=None, action="verification failed", obj=locked, after={"failure": result.failure}
-        )
+        _verification_failed(locked, evidence)
+
+
+def _verification_failed(locked: ChecklistItem, evidence: dict) -> None:
+    locked.evidence, locked.verification = evidence, VerificationStatus.FAILED
+    locked.version = F("version") + 1
+    locked.save(update_fields=["evidence", "verification", "version"])
+    audit_record(
+        actor=None,
+        action="verification failed",
+        obj=locked,
+        after={"failure": evidence["failure"]},
+    )
+
+
+@transaction.atomic
+def verification_give_up(*, item: ChecklistItem) -> None:
+    """End a verification whose workers kept dying: failed, with the reason as evidence."""
+    locked = ChecklistItem.objects.select_for_update().get(pk=item.pk)
+    if locked.verification in (VerificationStatus.QUEUED, VerificationStatus.RUNNING):
+        evidence = {"worker": locked.worker, "exit_code": None, "failure": work.GAVE_UP}
+        _verification_failed(locked, evidence)
+
+
+def verifications_reconcile() -> int:
+    """Beat: publish again the verifications a dead worker held or whose message was lost; end
+    those that used up their attempts. Returns how many were published."""
+    active = ChecklistItem.objects.filter(
+        verification__in=(VerificationStatus.QUEUED, VerificationStatus.RUNNING)
+    ).select_related("environment")
+    send = []
+    for item in work.due(active).order_by("pk"):
+        if item.verification == VerificationStatus.RUNNING and item.attempts >= work.MAX_ATTEMPTS:
+            verification_give_up(item=item)
+        else:
+            send.append(item)
+    return work.republish(send, verification_publish)
 
 
 def staging_config_record(*, change: Change, start: str, end: str) -> None:
@@ -414,9 +485,7 @@ def change_ship(*, actor: User, change: Change, override_reason: str = "") -> Ch
     # Status and final notes are searchable, and so is the status of what this rolled back.
     index_changes([locked.pk, *([locked.rollback_of_id] if locked.rollback_of_id else [])])
 
-    from .tasks import push_release_tag
-
-    transaction.on_commit(lambda: push_release_tag.delay(locked.pk))
+    repository_job_request(project=locked.project, kind=JobKind.PUSH_TAG, ref=name)
     return locked
 
 

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.roles import Role
 from apps.changes.models import Change
+from apps.core import work
 from apps.core.exceptions import Conflict
 from apps.core.forms import add_service_errors
 from apps.projects.models import Project
@@ -34,9 +35,12 @@ def _version(request) -> int | None:
         return None
 
 
-def _render_item(request, item: ChecklistItem, *, error: str = "", status: int = 200):
+def _render_item(
+    request, item: ChecklistItem, *, error: str = "", note: str = "", status: int = 200
+):
     item.refresh_from_db()
     context = {
+        "note": note,
         "item": item,
         "change": item.change,
         "error": error,
@@ -50,9 +54,13 @@ def _render_item(request, item: ChecklistItem, *, error: str = "", status: int =
 def item_tick(request, pk: int):
     """Tick, untick or skip: the item's own box answers, in place (htmx) or by redirect."""
     item = get_object_or_404(ChecklistItem.objects.select_related("change"), pk=pk)
+    sent = work.Publishing()
     try:
         if request.POST.get("action") == "verify":
-            checklist_item_verify_request(actor=request.user, item=item, version=_version(request))
+            with work.publishing() as sent:
+                checklist_item_verify_request(
+                    actor=request.user, item=item, version=_version(request)
+                )
         else:
             checklist_item_tick(
                 actor=request.user,
@@ -65,8 +73,11 @@ def item_tick(request, pk: int):
         return _render_item(request, item, error=str(exc), status=409)
     except ValidationError as exc:
         return _render_item(request, item, error=" ".join(exc.messages), status=400)
+    note = "" if sent.ok else work.BROKER_DOWN
     if request.headers.get("HX-Request"):
-        return _render_item(request, item)
+        return _render_item(request, item, note=note)
+    if note:
+        messages.warning(request, f"{item.title}: {note}")
     return redirect(item.change)
 
 

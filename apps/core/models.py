@@ -13,6 +13,24 @@ class TimeStampedModel(models.Model):
         abstract = True
 
 
+class ClaimedWork(models.Model):
+    """Base for rows that are work a worker claims: who holds it, whether it is alive.
+
+    `attempts` counts claims and fences them: a worker whose row was claimed again (because it
+    stopped heart-beating) sees the count move and stops. `published_at` is when a message for
+    it last reached the broker; apps.core.work publishes it again when that was long ago and
+    nobody claimed it.
+    """
+
+    worker = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
 class AuditAction(models.TextChoices):
     CREATE = "create", "created"
     UPDATE = "update", "updated"

@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.changes.models import Change, parse_change_number
+from apps.core import work
 
 from .models import Measurement, Profile
 from .services import measurement_calibrate, measurement_cancel, measurement_request
@@ -88,16 +89,33 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = ProfileSerializer
     filterset_fields = ["project__slug"]
 
-    @extend_schema(request=CalibrateSerializer, responses={201: MeasurementSerializer})
+    @extend_schema(
+        request=CalibrateSerializer,
+        responses={201: MeasurementSerializer, 202: MeasurementSerializer},
+    )
     @action(detail=True, methods=["post"])
     def calibrate(self, request, pk=None):
-        """Start an A/A measurement at `revision` (default HEAD) to learn the resolution."""
+        """Start an A/A measurement at `revision` (default HEAD) to learn the resolution.
+
+        202 (with a `detail`) instead of 201: created, but the broker is down; it starts when
+        the broker is back.
+        """
         body = CalibrateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        measurement = measurement_calibrate(
-            actor=request.user, profile=self.get_object(), revision=body.validated_data["revision"]
-        )
-        return Response(MeasurementSerializer(measurement).data, status=status.HTTP_201_CREATED)
+        with work.publishing() as sent:
+            measurement = measurement_calibrate(
+                actor=request.user,
+                profile=self.get_object(),
+                revision=body.validated_data["revision"],
+            )
+        return _created(measurement, sent)
+
+
+def _created(measurement: Measurement, sent: work.Publishing) -> Response:
+    data = MeasurementSerializer(measurement).data
+    if not sent.ok:
+        return Response({**data, "detail": work.BROKER_DOWN}, status=status.HTTP_202_ACCEPTED)
+    return Response(data, status=status.HTTP_201_CREATED)
 
 
 class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -110,12 +128,18 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     serializer_class = MeasurementSerializer
     filterset_fields = ["status", "profile", "kind"]
 
-    @extend_schema(request=MeasureSerializer, responses={201: MeasurementSerializer})
+    @extend_schema(
+        request=MeasureSerializer,
+        responses={201: MeasurementSerializer, 202: MeasurementSerializer},
+    )
     def create(self, request):
+        """Measure a change; 202 (with a `detail`) instead of 201 when the broker is down: the
+        measurement is created and starts when the broker is back."""
         body = MeasureSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        measurement = measurement_request(actor=request.user, **body.validated_data)
-        return Response(MeasurementSerializer(measurement).data, status=status.HTTP_201_CREATED)
+        with work.publishing() as sent:
+            measurement = measurement_request(actor=request.user, **body.validated_data)
+        return _created(measurement, sent)
 
     @extend_schema(request=None, responses={204: None})
     @action(detail=True, methods=["post"])

@@ -10,6 +10,7 @@ from .attribution import attribute, is_python_command
 from .models import Measurement, Run, RunStatus, Side
 from .sandbox import CannotSandbox
 from .services import (
+    measurement_alive,
     measurement_claim,
     measurement_fail,
     measurement_finish,
@@ -34,8 +35,11 @@ def execute(*, measurement_id: int, worker: str) -> None:
     measurement = measurement_claim(measurement_id=measurement_id, worker=worker)
     if measurement is None:
         return  # someone live holds it, or it is over: a second delivery does nothing
+    # What a dead worker left on this host would compete with the runs.
+    repository.remove_dead_worktrees()
     try:
-        _execute(measurement, worker)
+        with measurement_alive(measurement=measurement):
+            _execute(measurement, worker)
     except (git.GitError, CannotSandbox) as exc:
         measurement_fail(measurement_id=measurement.pk, error=str(exc))
     except Exception as exc:

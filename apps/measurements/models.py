@@ -3,7 +3,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from apps.changes.models import Change
-from apps.core.models import TimeStampedModel
+from apps.core.models import ClaimedWork, TimeStampedModel
 from apps.projects.models import Environment, Project
 
 from .validators import validate_argv, validate_env, validate_optional_argv
@@ -81,7 +81,7 @@ class MeasurementStatus(models.TextChoices):
 ACTIVE_STATUSES = (MeasurementStatus.QUEUED, MeasurementStatus.RUNNING)
 
 
-class Measurement(TimeStampedModel):
+class Measurement(ClaimedWork, TimeStampedModel):
     """One before/after comparison under one profile, made of interleaved runs.
 
     The row is the source of truth for the work: a worker claims it with a conditional update
@@ -106,9 +106,6 @@ class Measurement(TimeStampedModel):
     head_sha = models.CharField(max_length=64)
     runs_planned = models.PositiveIntegerField(default=0)
     runs_done = models.PositiveIntegerField(default=0)
-    worker = models.CharField(max_length=200, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)

@@ -8,9 +8,7 @@ duplicates a result.
 """
 
 import random
-from datetime import timedelta
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Q
@@ -22,6 +20,7 @@ from apps.accounts.services import require_role
 from apps.changes.models import Change, ChangeStatus
 from apps.changes.services import can_edit_change
 from apps.checklists.services import staging_config_record
+from apps.core import work
 from apps.core.audit import audit_record
 from apps.core.services import record_save
 from apps.projects import repository
@@ -39,7 +38,7 @@ from .models import (
     Side,
 )
 
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = work.MAX_ATTEMPTS
 
 
 def plan_sides(*, runs_per_side: int, warmups: int, seed: int) -> list[tuple[str, bool]]:
@@ -66,6 +65,7 @@ def _create(*, actor, profile: Profile, change: Change | None, kind, base_sha, h
         requested_by=actor,
         base_sha=base_sha,
         head_sha=head_sha,
+        published_at=timezone.now(),
     )
     sides = plan_sides(
         runs_per_side=profile.runs_per_side, warmups=profile.warmups, seed=measurement.pk
@@ -86,10 +86,13 @@ def _create(*, actor, profile: Profile, change: Change | None, kind, base_sha, h
     return measurement
 
 
-def enqueue(measurement: Measurement) -> None:
+def enqueue(measurement: Measurement) -> bool:
+    """Publish the measurement to its environment's queue; False if the broker is down."""
     from .tasks import measure
 
-    measure.apply_async(args=[measurement.pk], queue=measurement.profile.environment.queue)
+    return work.publish(
+        measure, measurement, args=[measurement.pk], queue=measurement.profile.environment.queue
+    )
 
 
 @transaction.atomic
@@ -159,6 +162,7 @@ def measurement_cancel(*, actor: User, measurement: Measurement) -> None:
         status=MeasurementStatus.CANCELLED, phase="cancelled", finished_at=timezone.now()
     )
     if cancelled:
+        _runs_reset(measurement.pk)
         audit_record(actor=actor, action="cancel", obj=measurement.change or measurement.profile)
         _settle_change(measurement.change_id)
 
@@ -189,59 +193,70 @@ def profile_save(*, actor: User | None, profile: Profile) -> Profile:
 # --- what workers report --------------------------------------------------------------------
 
 
-def _stale_before(measurement: Measurement):
-    # A worker heart-beats between runs, and one run may take up to the profile's timeout.
-    grace = settings.MEASUREMENT_HEARTBEAT_GRACE_SECONDS
-    return timezone.now() - timedelta(seconds=measurement.profile.timeout_seconds + grace)
+def _runs_reset(measurement_id: int) -> None:
+    # Runs a worker started and never finished have no result: they are pending again, to be
+    # run by the next claim or left unrun when the measurement ends.
+    Run.objects.filter(measurement_id=measurement_id, status=RunStatus.RUNNING).update(
+        status=RunStatus.PENDING, started_at=None
+    )
 
 
 def measurement_claim(*, measurement_id: int, worker: str) -> Measurement | None:
     """Take the measurement for `worker`, or None if someone live holds it or it is over.
 
     A queued measurement, or a running one whose worker stopped heart-beating, can be taken;
-    the conditional update lets exactly one of any number of deliveries win.
+    the conditional update lets exactly one of any number of deliveries win. The returned
+    row's `attempts` fences the claim: heartbeats and results of an older claim are refused.
     """
-    measurement = Measurement.objects.select_related("profile").filter(pk=measurement_id).first()
+    measurement = Measurement.objects.filter(pk=measurement_id).first()
     if measurement is None or not measurement.is_active:
         return None
     if measurement.attempts >= MAX_ATTEMPTS:
-        measurement_fail(
-            measurement_id=measurement_id,
-            error=f"Gave up after {MAX_ATTEMPTS} attempts: the workers running it kept dying.",
-        )
+        # A live holder's duplicate message must not end it; a dead holder's ends it for good.
+        if Measurement.objects.filter(_claimable(), pk=measurement_id).exists():
+            measurement_fail(measurement_id=measurement_id, error=work.GAVE_UP)
         return None
-    now = timezone.now()
-    claimable = Q(status=MeasurementStatus.QUEUED) | Q(
-        status=MeasurementStatus.RUNNING, heartbeat_at__lt=_stale_before(measurement)
-    )
     with transaction.atomic():
-        won = Measurement.objects.filter(claimable, pk=measurement_id).update(
-            status=MeasurementStatus.RUNNING,
+        attempt = work.claim(
+            Measurement.objects,
+            pk=measurement_id,
+            claimable=_claimable(),
             worker=worker,
-            heartbeat_at=now,
-            attempts=F("attempts") + 1,
+            status=MeasurementStatus.RUNNING,
             phase="starting",
         )
-        if not won:
+        if attempt is None:
             return None
         Measurement.objects.filter(pk=measurement_id, started_at__isnull=True).update(
-            started_at=now
+            started_at=timezone.now()
         )
-        # Runs the previous worker started never finished: their results were never written.
-        Run.objects.filter(measurement_id=measurement_id, status=RunStatus.RUNNING).update(
-            status=RunStatus.PENDING, started_at=None
-        )
+        _runs_reset(measurement_id)
     return Measurement.objects.select_related(
         "profile__project", "profile__environment", "change"
     ).get(pk=measurement_id)
+
+
+def _claimable() -> Q:
+    return Q(status=MeasurementStatus.QUEUED) | Q(
+        status=MeasurementStatus.RUNNING, heartbeat_at__lt=work.stale_before()
+    )
 
 
 def measurement_heartbeat(*, measurement: Measurement, phase: str) -> bool:
     """Say the worker is alive; False means stop: cancelled, or taken over by another worker."""
     return bool(
         Measurement.objects.filter(
-            pk=measurement.pk, status=MeasurementStatus.RUNNING, worker=measurement.worker
+            pk=measurement.pk, status=MeasurementStatus.RUNNING, attempts=measurement.attempts
         ).update(heartbeat_at=timezone.now(), phase=phase)
+    )
+
+
+def measurement_alive(*, measurement: Measurement):
+    """Heart-beat from a background thread while the block runs; yields the "lost" event."""
+    return work.heartbeat(
+        Measurement.objects.filter(status=MeasurementStatus.RUNNING),
+        pk=measurement.pk,
+        attempt=measurement.attempts,
     )
 
 
@@ -303,6 +318,7 @@ def measurement_fail(*, measurement_id: int, error: str) -> None:
             finished_at=timezone.now(),
         )
         if failed:
+            _runs_reset(measurement_id)
             measurement = Measurement.objects.select_related("change", "profile").get(
                 pk=measurement_id
             )
@@ -427,24 +443,18 @@ def _settle_change(change_id: int | None) -> None:
     index_changes([change_id])
 
 
-def measurements_reconcile(*, never_published_after: timedelta = timedelta(minutes=10)) -> int:
-    """Beat: publish again what a dead worker held, or what never reached the broker."""
-    now = timezone.now()
-    count = 0
-    for measurement in Measurement.objects.filter(status__in=ACTIVE_STATUSES).select_related(
-        "profile__environment"
-    ):
-        running_stale = (
-            measurement.status == MeasurementStatus.RUNNING
-            and measurement.heartbeat_at is not None
-            and measurement.heartbeat_at < _stale_before(measurement)
+def measurements_reconcile() -> int:
+    """Beat: publish again what a dead worker held or what never reached a worker; end what
+    used up its attempts. Returns how many were published."""
+    due = work.due(
+        Measurement.objects.filter(status__in=ACTIVE_STATUSES).select_related(
+            "profile__environment"
         )
-        queued_stale = (
-            measurement.status == MeasurementStatus.QUEUED
-            and measurement.created < now - never_published_after
-        )
-        if running_stale or queued_stale:
-            # The claim decides who runs it; a duplicate message is harmless.
-            enqueue(measurement)
-            count += 1
-    return count
+    ).order_by("pk")
+    send = []
+    for measurement in due:
+        if measurement.attempts >= MAX_ATTEMPTS:
+            measurement_fail(measurement_id=measurement.pk, error=work.GAVE_UP)
+        else:
+            send.append(measurement)
+    return work.republish(send, enqueue)

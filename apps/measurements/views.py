@@ -6,6 +6,7 @@ from django.views.decorators.http import require_POST
 
 from apps.changes.models import Change
 from apps.changes.services import can_edit_change
+from apps.core import work
 from apps.core.htmx import htmx_target
 
 from .models import Measurement, Profile
@@ -43,11 +44,15 @@ def measurement_start(request, pk: int):
         messages.error(request, "Pick a measurement profile.")
         return redirect(change)
     try:
-        measurement_request(actor=request.user, change=change, profile=profile)
+        with work.publishing() as sent:
+            measurement_request(actor=request.user, change=change, profile=profile)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"Measuring {change.number} with {profile.name}.")
+        if sent.ok:
+            messages.success(request, f"Measuring {change.number} with {profile.name}.")
+        else:
+            messages.warning(request, f"{change.number} with {profile.name}: {work.BROKER_DOWN}")
     return redirect(change)
 
 

@@ -1,6 +1,8 @@
 from django.contrib import admin
 
-from .models import Environment, Project
+from apps.core.admin import ReadOnlyAdmin
+
+from .models import Environment, Project, RepositoryJob
 from .services import AUDITED_FIELDS, environment_save, project_create, project_update
 
 
@@ -29,3 +31,14 @@ class EnvironmentAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         environment_save(actor=request.user, environment=obj)
+
+
+@admin.register(RepositoryJob)
+class RepositoryJobAdmin(ReadOnlyAdmin):
+    """Syncs and tag pushes as workers left them: who holds one, its last sign of life."""
+
+    deletable = False
+
+    list_display = ["project", "kind", "ref", "status", "worker", "heartbeat_at", "attempts"]
+    list_filter = ["kind", "status"]
+    search_fields = ["project__name", "ref"]

@@ -3,6 +3,8 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from apps.core import work
+
 from .models import Project
 from .services import project_create, project_sync_request, project_update
 
@@ -50,5 +52,8 @@ class ProjectViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def sync(self, request, slug=None):
         """Ask a worker to fetch the project's repository now."""
-        project_sync_request(actor=request.user, project=self.get_object())
+        with work.publishing() as sent:
+            project_sync_request(actor=request.user, project=self.get_object())
+        if not sent.ok:
+            return Response({"detail": work.BROKER_DOWN}, status=status.HTTP_202_ACCEPTED)
         return Response(status=status.HTTP_202_ACCEPTED)

@@ -1,7 +1,7 @@
 from django.db import models
 from django.urls import reverse
 
-from apps.core.models import TimeStampedModel
+from apps.core.models import ClaimedWork, TimeStampedModel
 
 from .git import validate_repository_url
 
@@ -80,3 +80,49 @@ class Environment(TimeStampedModel):
     @property
     def queue(self) -> str:
         return f"measure.{self.name}"
+
+
+class JobKind(models.TextChoices):
+    SYNC = "sync", "Sync the repository"
+    PUSH_TAG = "push_tag", "Push a release tag"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+JOB_ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class RepositoryJob(ClaimedWork, TimeStampedModel):
+    """Work on a project's repository that a worker does: a sync, or pushing a release tag.
+
+    One row per project, kind and ref (the tag; empty for a sync), requested again in place:
+    a request while one is queued or running joins it. Like every kind of work it is claimed,
+    heart-beats while it runs, and is published again by beat when its worker dies.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=10, choices=JobKind.choices)
+    ref = models.CharField(max_length=255, blank=True)
+    # A sync that drops the clone first: the repository's URL changed.
+    fresh = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "kind", "ref"], name="job_unique_ref"),
+        ]
+        indexes = [
+            # Beat: active jobs whose worker stopped heart-beating or that were never claimed.
+            models.Index(fields=["status", "heartbeat_at"], name="job_stale_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display().lower()} {self.ref} of {self.project}".replace("  ", " ")

@@ -7,13 +7,18 @@ clone at once; reads (resolving a revision in a web request) need no lock.
 
 import contextlib
 import fcntl
+import json
+import logging
+import os
 import re
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
@@ -21,6 +26,8 @@ from . import git
 from .models import Project
 
 LOCK_TIMEOUT_SECONDS = 900
+
+log = logging.getLogger(__name__)
 
 
 def clone_path(project: Project) -> Path:
@@ -88,13 +95,88 @@ def checkout(project: Project, sha: str, *, worker: str, name: str | None = None
     name = name or f"{project.pk}-{sha[:12]}-{uuid.uuid4().hex[:8]}"
     dest = worktree_root(worker) / name
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with locked(project) as path:
-        git.worktree_add(path, dest, sha)
+    owner = _owner_file(dest)
+    me = psutil.Process()
+    owner.write_text(
+        json.dumps(
+            {
+                "host": socket.gethostname(),
+                "pid": me.pid,
+                "started": me.create_time(),
+                "project": project.pk,
+            }
+        )
+    )
     try:
-        yield dest
-    finally:
         with locked(project) as path:
-            git.worktree_remove(path, dest)
+            git.worktree_add(path, dest, sha)
+        try:
+            yield dest
+        finally:
+            with locked(project) as path:
+                git.worktree_remove(path, dest)
+    finally:
+        owner.unlink(missing_ok=True)
+
+
+def _owner_file(dest: Path) -> Path:
+    # Beside the checkout, not in it: the measured command must not be able to rewrite it.
+    return dest.with_name(f"{dest.name}.owner")
+
+
+def _owner_alive(owner: dict) -> bool:
+    try:
+        process = psutil.Process(owner["pid"])
+        # A pid the system handed out again is another process.
+        return process.status() != psutil.STATUS_ZOMBIE and (
+            abs(process.create_time() - owner["started"]) < 1
+        )
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _kill_processes_in(tree: Path) -> int:
+    """Kill what still runs in `tree` (a command that escaped its launcher's process group)."""
+    killed = []
+    for process in psutil.process_iter(["cwd"]):
+        cwd = process.info["cwd"]
+        if cwd and process.pid != os.getpid() and Path(cwd).is_relative_to(tree):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+                killed.append(process)
+    psutil.wait_procs(killed, timeout=5)
+    return len(killed)
+
+
+def remove_dead_worktrees() -> list[Path]:
+    """Remove the checkouts, and whatever still runs in them, of processes on this host that
+    died without cleaning up (kill -9, the OOM killer). A live process's checkouts stay.
+
+    Workers call it when they start and when they claim work, and beat calls it, so a dead
+    worker's litter is gone within a minute even if that worker never comes back.
+    """
+    removed = []
+    for owner_file in sorted((settings.DATA_DIR / "worktrees").glob("*/*.owner")):
+        try:
+            owner = json.loads(owner_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if owner.get("host") != socket.gethostname() or _owner_alive(owner):
+            continue
+        tree = owner_file.with_name(owner_file.name.removesuffix(".owner"))
+        killed = _kill_processes_in(tree)
+        project = Project.objects.filter(pk=owner.get("project")).first()
+        try:
+            if project is not None and has_clone(project):
+                with locked(project) as path:
+                    git.worktree_remove(path, tree)
+        except git.GitError as exc:
+            log.warning("could not remove the worktree %s: %s", tree, exc)
+        shutil.rmtree(tree, ignore_errors=True)
+        owner_file.unlink(missing_ok=True)
+        log.info("removed %s of a dead process (pid %s), killing %d", tree, owner["pid"], killed)
+        removed.append(tree)
+    return removed
 
 
 def prune_worktrees(*, root: Path, older_than_seconds: float) -> list[Path]:
@@ -115,8 +197,11 @@ def clear_worker_worktrees(worker: str) -> list[Path]:
     if root.exists():
         # Folders of a clone that has since gone belong to no repository any more.
         for leftover in root.iterdir():
-            shutil.rmtree(leftover, ignore_errors=True)
-            removed.append(leftover)
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+                removed.append(leftover)
+            else:
+                leftover.unlink(missing_ok=True)
     return removed
 
 

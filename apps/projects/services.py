@@ -1,23 +1,135 @@
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import require_role
+from apps.core import work
 from apps.core.audit import audit_record, audit_update, snapshot
 from apps.core.services import record_save
 
-from .models import Environment, Project, SyncStatus
+from .models import JOB_ACTIVE, Environment, JobKind, JobStatus, Project, RepositoryJob, SyncStatus
 
 AUDITED_FIELDS = ["name", "slug", "repository_url"]
 
 
 def project_sync_enqueue(project: Project, *, fresh: bool = False) -> None:
     """Have a worker sync the project's repository once the current transaction commits."""
-    from .tasks import sync_project
+    repository_job_request(project=project, kind=JobKind.SYNC, fresh=fresh)
 
-    transaction.on_commit(lambda: sync_project.delay(project.pk, fresh=fresh))
+
+# --- repository jobs: syncs and tag pushes, claimed and heart-beaten like all work ----------
+
+
+@transaction.atomic
+def repository_job_request(
+    *, project: Project, kind: str, ref: str = "", fresh: bool = False
+) -> RepositoryJob:
+    """Queue work on the project's repository; a worker gets it once the transaction commits.
+
+    A request while the same job is queued or running joins it.
+    """
+    job, created = RepositoryJob.objects.get_or_create(
+        project=project,
+        kind=kind,
+        ref=ref,
+        defaults={"fresh": fresh, "published_at": timezone.now()},
+    )
+    if not created:
+        requeued = RepositoryJob.objects.filter(pk=job.pk).exclude(status__in=JOB_ACTIVE)
+        if not requeued.update(
+            status=JobStatus.QUEUED,
+            fresh=fresh,
+            attempts=0,
+            heartbeat_at=None,
+            error="",
+            finished_at=None,
+            published_at=timezone.now(),
+        ):
+            if fresh:
+                RepositoryJob.objects.filter(pk=job.pk).update(fresh=True)
+            return job
+    transaction.on_commit(lambda: repository_job_publish(job))
+    return job
+
+
+def repository_job_publish(job: RepositoryJob) -> bool:
+    from .tasks import push_tag, sync_project
+
+    if job.kind == JobKind.SYNC:
+        return work.publish(sync_project, job, args=[job.project_id], kwargs={"fresh": job.fresh})
+    return work.publish(push_tag, job, args=[job.project_id, job.ref])
+
+
+def repository_job_claim(
+    *, project: Project, kind: str, ref: str = "", worker: str
+) -> RepositoryJob | None:
+    """Take the job for `worker`, unless a live worker holds it; None then.
+
+    A sync or a push done again is harmless, so a finished job is claimed afresh (a direct
+    call, a late duplicate message); only a dead worker's claim counts as another attempt.
+    """
+    job, _created = RepositoryJob.objects.get_or_create(project=project, kind=kind, ref=ref)
+    running = Q(status=JobStatus.RUNNING)
+    if job.attempts >= work.MAX_ATTEMPTS and job.status == JobStatus.RUNNING:
+        if job.heartbeat_at and job.heartbeat_at < work.stale_before():
+            repository_job_finish(job=job, error=work.GAVE_UP)
+        return None
+    attempt = work.claim(
+        RepositoryJob.objects,
+        pk=job.pk,
+        claimable=~running | Q(running, heartbeat_at__lt=work.stale_before()),
+        worker=worker,
+        status=JobStatus.RUNNING,
+        attempts=Case(When(running, then=F("attempts") + 1), default=1),
+        error="",
+        finished_at=None,
+    )
+    if attempt is None:
+        return None
+    job.refresh_from_db()
+    return job
+
+
+def repository_job_alive(job: RepositoryJob):
+    """Heart-beat from a background thread while the block runs."""
+    return work.heartbeat(
+        RepositoryJob.objects.filter(status=JobStatus.RUNNING), pk=job.pk, attempt=job.attempts
+    )
+
+
+def repository_job_finish(*, job: RepositoryJob, error: str = "") -> None:
+    """Close the job as done, or failed with `error`; only the claim that holds it may.
+
+    A sync asked to start afresh while it ran (the repository's URL changed meanwhile) is
+    queued again instead.
+    """
+    held = RepositoryJob.objects.filter(pk=job.pk, status__in=JOB_ACTIVE, attempts=job.attempts)
+    if not error and held.filter(fresh=True).exclude(fresh=job.fresh).exists():
+        held.update(status=JobStatus.QUEUED, attempts=0, heartbeat_at=None)
+        repository_job_publish(job)
+        return
+    closed = held.update(
+        status=JobStatus.FAILED if error else JobStatus.DONE,
+        error=error[:2000],
+        finished_at=timezone.now(),
+    )
+    if closed and job.kind == JobKind.SYNC:
+        project_record_sync(project=job.project, error=error)
+
+
+def repository_jobs_reconcile() -> int:
+    """Beat: publish again the jobs a dead worker held or whose message was lost; end those
+    that used up their attempts. Returns how many were published."""
+    send = []
+    for job in work.due(RepositoryJob.objects.filter(status__in=JOB_ACTIVE)).order_by("pk"):
+        if job.status == JobStatus.RUNNING and job.attempts >= work.MAX_ATTEMPTS:
+            repository_job_finish(job=job, error=work.GAVE_UP)
+        else:
+            send.append(job)
+    return work.republish(send, repository_job_publish)
 
 
 @transaction.atomic

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.roles import Role
+from apps.core import work
 from apps.core.forms import add_service_errors
 
 from .forms import ProjectForm
@@ -67,9 +68,13 @@ def project_form(request, slug: str | None = None):
 def project_sync(request, slug: str):
     project = get_object_or_404(Project, slug=slug)
     try:
-        project_sync_request(actor=request.user, project=project)
+        with work.publishing() as sent:
+            project_sync_request(actor=request.user, project=project)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, "Sync requested; a worker fetches the repository now.")
+        if sent.ok:
+            messages.success(request, "Sync requested; a worker fetches the repository now.")
+        else:
+            messages.warning(request, f"Sync requested. {work.BROKER_DOWN}")
     return redirect("projects:detail", slug=project.slug)

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 
 from apps.changes.revisions import WAITING_FOR_SYNC
 from apps.changes.services import change_create, change_update
+from apps.projects.models import JobStatus, RepositoryJob
 from apps.projects.services import project_create
 from apps.projects.tasks import sync_project
 
@@ -171,6 +172,8 @@ def test_without_a_clone_a_worker_resolves_after_syncing(
     project = project_create(
         actor=admin, name="Search", slug="search", repository_url=str(upstream[0])
     )
+    # As if the registration's sync had failed: a sync still queued would be joined instead.
+    RepositoryJob.objects.filter(project=project).update(status=JobStatus.FAILED)
     with django_capture_on_commit_callbacks() as callbacks:
         change = file_change(engineer, project, base_revision="main", head_revision="fix/cache")
     assert change.head_sha == ""

@@ -120,14 +120,18 @@ def test_a_regression_blocks_shipping(reviewer, fix):
 def test_ship_tags_the_after_revision_and_writes_final_notes(
     reviewer, fix, repo_project, upstream, django_capture_on_commit_callbacks
 ):
-    from apps.checklists.tasks import push_release_tag
     from apps.projects import repository
+    from apps.projects.models import JobStatus, RepositoryJob
+    from apps.projects.tasks import push_tag
 
     settle_all(reviewer, fix)
     with django_capture_on_commit_callbacks() as callbacks:
         shipped = change_ship(actor=reviewer, change=fix)
     assert len(callbacks) == 1, "the push is published once the shipping commits"
-    push_release_tag(shipped.pk)
+    push_tag(shipped.project_id, shipped.tag_name)
+    job = RepositoryJob.objects.get(ref=shipped.tag_name)
+    # The test's upstream is a local folder the push may write to.
+    assert (job.status, job.error) == (JobStatus.DONE, "")
     assert shipped.status == ChangeStatus.SHIPPED
     assert shipped.tag_name == f"fixledger/{fix.number}"
     clone = repository.clone_path(repo_project)

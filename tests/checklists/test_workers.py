@@ -2,16 +2,26 @@
 
 import sys
 import threading
+import time
+from datetime import timedelta
 
+import psutil
 import pytest
 import requests
+from django.utils import timezone
 
 from apps.checklists.models import ChecklistItem, ItemKind, ItemState, VerificationStatus
-from apps.checklists.services import checklist_item_verify_request, staging_config_record
+from apps.checklists.services import (
+    checklist_item_verify_request,
+    staging_config_record,
+    verifications_reconcile,
+)
 from apps.checklists.tasks import verify_item
+from apps.core import work
 from apps.core.audit import audit_history
 
 from ..factories import PASSWORD
+from ..workers import FAST_RECOVERY, wait_for
 
 
 def _lint_item(change, argv):
@@ -87,6 +97,116 @@ def test_a_worker_that_cannot_sandbox_refuses_to_verify_unless_allowed(engineer,
     assert item.evidence["output_tail"].endswith(
         "[ran without a sandbox: this worker cannot sandbox and FIXLEDGER_ALLOW_UNSANDBOXED is on]"
     )
+
+
+def _stale(settings):
+    return timezone.now() - timedelta(seconds=settings.WORK_HEARTBEAT_STALE_SECONDS + 1)
+
+
+def test_a_verification_is_taken_from_a_dead_worker_but_not_from_a_live_one(
+    engineer, fix, settings
+):
+    item = _lint_item(fix, [sys.executable, "-c", "print('ok')"])
+    checklist_item_verify_request(actor=engineer, item=item, version=item.version)
+    running = {"verification": VerificationStatus.RUNNING, "worker": "w@a", "attempts": 1}
+    ChecklistItem.objects.filter(pk=item.pk).update(**running, heartbeat_at=timezone.now())
+    verify_item(item.pk)
+    item.refresh_from_db()
+    assert (item.verification, item.state) == (VerificationStatus.RUNNING, ItemState.OPEN)
+
+    ChecklistItem.objects.filter(pk=item.pk).update(heartbeat_at=_stale(settings))
+    verify_item(item.pk)
+    item.refresh_from_db()
+    assert (item.verification, item.state, item.attempts) == ("", ItemState.DONE, 2)
+
+
+def test_a_verification_whose_workers_keep_dying_fails_with_the_reason(
+    engineer, fix, settings, as_user
+):
+    item = _lint_item(fix, [sys.executable, "-c", "print('ok')"])
+    checklist_item_verify_request(actor=engineer, item=item, version=item.version)
+    ChecklistItem.objects.filter(pk=item.pk).update(
+        verification=VerificationStatus.RUNNING,
+        attempts=work.MAX_ATTEMPTS,
+        heartbeat_at=_stale(settings),
+        published_at=_stale(settings),
+    )
+    assert verifications_reconcile() == 0
+    item.refresh_from_db()
+    assert item.verification == VerificationStatus.FAILED
+    assert item.evidence["failure"] == work.GAVE_UP
+    page = as_user(engineer).get(f"/changes/{fix.number}/").content.decode()
+    assert f"Verification failed: {work.GAVE_UP}" in page
+    # Failed, the item can be verified again.
+    item = checklist_item_verify_request(actor=engineer, item=item, version=item.version)
+    assert (item.verification, item.attempts) == (VerificationStatus.QUEUED, 0)
+
+
+def test_reconcile_publishes_a_verification_whose_message_was_lost(engineer, fix, settings):
+    item = _lint_item(fix, [sys.executable, "-c", "print('ok')"])
+    checklist_item_verify_request(actor=engineer, item=item, version=item.version)
+    assert verifications_reconcile() == 0, "just published"
+    ChecklistItem.objects.filter(pk=item.pk).update(published_at=_stale(settings))
+    assert verifications_reconcile() == 1
+    assert verifications_reconcile() == 0, "once per period"
+
+
+# Slow on the first worker (its checkouts are under its name; the sandbox shows the command its
+# worktree and nothing else of the host): it starts a process that leaves its session and waits
+# far past the kill. Quick on the second.
+VERIFY = """
+import os, subprocess, sys, time
+if "first" in os.getcwd():
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "escapee"],
+                     start_new_session=True)
+    time.sleep(30)
+print("ok")
+"""
+
+
+def _strays() -> list[psutil.Process]:
+    return [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if "escapee" in (p.info["cmdline"] or []) or VERIFY in (p.info["cmdline"] or [])
+    ]
+
+
+@pytest.fixture
+def no_stray_outlives_the_test():
+    # A failing test stops before the cleanup it checks: its strays must not outlive it.
+    yield
+    for process in _strays():
+        process.kill()
+
+
+def test_a_verification_whose_worker_is_killed_finishes_on_another_within_90_s(
+    worker, beat, engineer, fix, settings, no_stray_outlives_the_test
+):
+    settings.WORK_HEARTBEAT_STALE_SECONDS = int(FAST_RECOVERY["WORK_HEARTBEAT_STALE_SECONDS"])
+    item = _lint_item(fix, [sys.executable, "-c", VERIFY])
+    beat(env=FAST_RECOVERY)
+    first = worker(env=FAST_RECOVERY, name="first@%h")
+    checklist_item_verify_request(actor=engineer, item=item, version=item.version)
+    wait_for(lambda: len(_strays()) == 2, what="the command and its escapee", timeout=30)
+    first.kill9()
+    killed_at = time.monotonic()
+    item.refresh_from_db()
+    assert item.verification == VerificationStatus.RUNNING
+    worktrees = settings.DATA_DIR / "worktrees"
+    assert list(worktrees.glob("*/*")), "kill -9 runs no cleanup: the checkout is left"
+
+    worker(env=FAST_RECOVERY, name="second@%h")
+    wait_for(
+        lambda: ChecklistItem.objects.get(pk=item.pk).state == ItemState.DONE,
+        what="the verification to finish on the new worker",
+        timeout=90 - (time.monotonic() - killed_at),
+    )
+    item.refresh_from_db()
+    assert item.evidence["worker"].startswith("second@")
+    assert item.attempts == 2
+    assert list(worktrees.glob("*/*")) == []
+    assert _strays() == [], "a process of the dead worker's verification survived"
 
 
 def test_only_admin_commands_are_run(engineer, fix):

@@ -62,6 +62,8 @@ def test_serve_runs_web_and_worker_and_stops_cleanly(embedded_env, tmp_path):
         names = " ".join(" ".join(p.cmdline()) for p in family)
         assert "gunicorn" in names
         assert "celery" in names
+        # Beat rides along with the one worker: the embedded default reconciles its work too.
+        assert "--beat" in names
 
         # What a terminal's Ctrl-C does: SIGINT to the foreground process.
         proc.send_signal(signal.SIGINT)

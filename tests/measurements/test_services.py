@@ -20,6 +20,7 @@ from apps.measurements.models import (
     Side,
 )
 from apps.measurements.services import (
+    MAX_ATTEMPTS,
     measurement_calibrate,
     measurement_cancel,
     measurement_request,
@@ -238,19 +239,44 @@ def test_calibration_of_an_unknown_revision(engineer, profile):
     assert "revision" in excinfo.value.message_dict
 
 
-def test_reconcile_publishes_stale_and_lost_work(
-    engineer, demo_change, profile, django_capture_on_commit_callbacks
+def test_reconcile_publishes_stale_and_lost_work_once_per_period(
+    engineer, demo_change, profile, settings
 ):
     measurement = measurement_request(actor=engineer, change=demo_change, profile=profile)
     assert measurements_reconcile() == 0, "fresh work is left alone"
+    long_ago = timezone.now() - timedelta(seconds=settings.WORK_HEARTBEAT_STALE_SECONDS + 1)
+    Measurement.objects.filter(pk=measurement.pk).update(published_at=long_ago)
+    assert measurements_reconcile() == 1, "published long ago and never claimed: lost"
+    assert measurements_reconcile() == 0, "just published again: not before the next period"
     Measurement.objects.filter(pk=measurement.pk).update(
-        created=timezone.now() - timedelta(hours=1)
-    )
-    assert measurements_reconcile() == 1, "queued for an hour: never reached a worker"
-    Measurement.objects.filter(pk=measurement.pk).update(
-        status=MeasurementStatus.RUNNING, heartbeat_at=timezone.now() - timedelta(hours=1)
+        status=MeasurementStatus.RUNNING, heartbeat_at=long_ago, published_at=long_ago, attempts=1
     )
     assert measurements_reconcile() == 1, "its worker stopped heart-beating"
+
+
+def test_reconcile_ends_work_that_used_up_its_attempts_and_resets_its_runs(
+    engineer, demo_change, profile, settings
+):
+    measurement = measurement_request(actor=engineer, change=demo_change, profile=profile)
+    run = measurement.runs.first()
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
+    long_ago = timezone.now() - timedelta(seconds=settings.WORK_HEARTBEAT_STALE_SECONDS + 1)
+    Measurement.objects.filter(pk=measurement.pk).update(
+        status=MeasurementStatus.RUNNING,
+        heartbeat_at=long_ago,
+        published_at=long_ago,
+        attempts=MAX_ATTEMPTS,
+    )
+    assert measurements_reconcile() == 0
+    measurement.refresh_from_db()
+    assert measurement.status == MeasurementStatus.FAILED
+    assert (
+        measurement.error
+        == f"Gave up after {MAX_ATTEMPTS} attempts: the workers running it kept dying."
+    )
+    assert not measurement.runs.filter(status=RunStatus.RUNNING).exists(), "no run left running"
+    demo_change.refresh_from_db()
+    assert demo_change.status != ChangeStatus.MEASURING
 
 
 def test_attribution_names_the_line_that_stopped_holding_memory(

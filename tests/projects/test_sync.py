@@ -1,12 +1,23 @@
 """Projects connected to real repositories: registering, syncing, and what the pages show."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
+from apps.core import work
 from apps.core.audit import audit_history
 from apps.projects import repository
-from apps.projects.models import Project, SyncStatus
-from apps.projects.services import project_create, project_sync_request, project_update
+from apps.projects.models import JobKind, JobStatus, Project, RepositoryJob, SyncStatus
+from apps.projects.services import (
+    project_create,
+    project_sync_request,
+    project_update,
+    repository_job_claim,
+    repository_job_finish,
+    repository_jobs_reconcile,
+)
 from apps.projects.tasks import sync_project
 
 from ..repos import commit_all, make_service_repo
@@ -140,3 +151,50 @@ def test_api_projects(api_as, admin, engineer, upstream, django_capture_on_commi
     assert "repository_url" in bad.json()
     assert api_as(admin).post("/api/projects/search/sync/").status_code == 202
     assert api_as(engineer).post("/api/projects/search/sync/").status_code == 403
+
+
+def _stale(settings):
+    return timezone.now() - timedelta(seconds=settings.WORK_HEARTBEAT_STALE_SECONDS + 1)
+
+
+def test_a_sync_is_taken_from_a_dead_worker_but_not_from_a_live_one(synced, settings):
+    job = RepositoryJob.objects.get(project=synced, kind=JobKind.SYNC)
+    live = {"status": JobStatus.RUNNING, "worker": "w@a", "attempts": 1}
+    RepositoryJob.objects.filter(pk=job.pk).update(**live, heartbeat_at=timezone.now())
+    sync_project(synced.pk)
+    job.refresh_from_db()
+    assert (job.status, job.worker) == (JobStatus.RUNNING, "w@a")
+
+    RepositoryJob.objects.filter(pk=job.pk).update(heartbeat_at=_stale(settings))
+    sync_project(synced.pk)
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (JobStatus.DONE, 2)
+
+
+def test_a_sync_whose_workers_keep_dying_fails_with_the_reason(synced, settings):
+    RepositoryJob.objects.filter(project=synced).update(
+        status=JobStatus.RUNNING,
+        attempts=work.MAX_ATTEMPTS,
+        heartbeat_at=_stale(settings),
+        published_at=_stale(settings),
+    )
+    assert repository_jobs_reconcile() == 0
+    job = RepositoryJob.objects.get(project=synced)
+    assert (job.status, job.error) == (JobStatus.FAILED, work.GAVE_UP)
+    synced.refresh_from_db()
+    assert (synced.sync_status, synced.sync_error) == (SyncStatus.FAILED, work.GAVE_UP)
+
+
+def test_a_new_repository_given_during_a_sync_is_cloned_afresh_after_it(synced, admin, tmp_path):
+    other = tmp_path / "other"
+    shas = make_service_repo(other)
+    (other / "ONLY_HERE").write_text("x\n")
+    only_here = commit_all(other, "Only in the new repository", 10)
+    running = repository_job_claim(project=synced, kind=JobKind.SYNC, worker="w@a")
+    project_update(actor=admin, project=synced, repository_url=str(other))
+    repository_job_finish(job=running)
+    job = RepositoryJob.objects.get(project=synced)
+    assert (job.status, job.fresh) == (JobStatus.QUEUED, True)
+    sync_project(synced.pk)
+    assert repository.resolve_revisions(synced, "main", "")["base_sha"] == only_here
+    assert shas["main"] != only_here

@@ -1,7 +1,11 @@
 """Repository work on a real worker process, over the real broker."""
 
+import contextlib
+import json
 import subprocess
 from pathlib import Path
+
+import psutil
 
 from apps.projects import repository
 from apps.projects.models import Project, SyncStatus
@@ -62,3 +66,32 @@ def test_worktrees_of_a_killed_worker_are_removed_when_it_starts_again(worker, a
     # A redelivered task may check out again; whatever it does, it must clean up after itself.
     (flags / "release").write_text("")
     wait_for(lambda: not _worktrees(project), what="every worktree to be removed")
+
+
+def test_checkouts_of_dead_processes_go_with_what_runs_in_them_and_live_ones_stay(admin, tmp_path):
+    shas = make_service_repo(tmp_path / "upstream")
+    project = Project.objects.create(
+        name="Billing", slug="billing", repository_url=str(tmp_path / "upstream")
+    )
+    sync_project(project.pk)
+    with contextlib.ExitStack() as stack:
+        live = stack.enter_context(repository.checkout(project, shas["main"], worker="live@h"))
+        # A checkout whose process was killed -9: entered, never left, its owner gone.
+        never_left = repository.checkout(project, shas["fix/cache"], worker="dead@h")
+        dead = never_left.__enter__()
+        stack.callback(never_left.__exit__, None, None, None)
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        owner = dead.with_name(f"{dead.name}.owner")
+        owner.write_text(json.dumps({**json.loads(owner.read_text()), "pid": gone.pid}))
+        escaped = subprocess.Popen(["sleep", "300"], cwd=dead, start_new_session=True)
+        try:
+            assert repository.remove_dead_worktrees() == [dead]
+            assert not psutil.pid_exists(escaped.pid), "what ran in it was killed (and reaped)"
+        finally:
+            escaped.kill()
+        assert not dead.exists()
+        assert not owner.exists()
+        assert live.is_dir()
+        assert len(_worktrees(project)) == 1
+    assert not _worktrees(project)

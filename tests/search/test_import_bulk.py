@@ -220,7 +220,7 @@ def test_revisions_wait_for_one_sync_per_project(
     from apps.projects.tasks import sync_project
 
     synced = []
-    monkeypatch.setattr(sync_project, "delay", lambda pk, **kw: synced.append(pk))
+    monkeypatch.setattr(sync_project, "apply_async", lambda args, **kw: synced.append(args[0]))
     Project.objects.filter(pk__in=[project.pk, search_project.pk]).update(
         repository_url=str(tmp_path / "nowhere")
     )
