@@ -45,6 +45,16 @@ def can_edit_change(actor: User, change: Change) -> bool:
     return actor.has_role(Role.ENGINEER) and change.owner_id == actor.pk
 
 
+def _check_expected_result(change: Change) -> None:
+    """An expected result naming a metric must name one that can be checked."""
+    # Measurements build on changes; the metric vocabulary is read only when filing.
+    from apps.measurements.services import expectation_error
+
+    error = expectation_error(change.project_id, change.expected_result)
+    if error:
+        raise ValidationError({"expected_result": error})
+
+
 def _require_owner_choice(actor: User, owner: User) -> None:
     if owner.pk != actor.pk:
         require_role(actor, Role.REVIEWER, doing="file or hand a change to someone else")
@@ -95,6 +105,7 @@ def change_prepare(
         }
     )
     change.full_clean(exclude=["project", "owner"] if related_checked else None)
+    _check_expected_result(change)
     return change
 
 
@@ -191,6 +202,8 @@ def change_update(*, actor: User, change: Change, **fields) -> Change:
     if before == after:
         return locked
     locked.full_clean()
+    if after["expected_result"] != before["expected_result"] or "project" in fields:
+        _check_expected_result(locked)
     locked.save()
     if needs_sync:
         project_sync_enqueue(locked.project)

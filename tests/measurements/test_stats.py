@@ -104,7 +104,7 @@ def test_tiny_shift_reports_resolution():
         smallest_detectable(result.noise, RUNS, reference=result.median_before)
     )
     assert 60e3 < result.resolution < 250e3
-    assert f"kB at {RUNS} runs)" in result.reason
+    assert f"KiB at {RUNS} runs)" in result.reason
 
 
 def test_significant_shift_below_the_floor_is_no_change():
