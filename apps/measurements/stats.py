@@ -320,7 +320,7 @@ def compare(
         return Comparison(
             **fields,
             verdict=Verdict.IMPROVED if improved else Verdict.REGRESSED,
-            reason=f"{label} {'fell' if change < 0 else 'rose'} {text.size(change)} {evidence}",
+            reason=f"{label} {'fell' if change < 0 else 'rose'} {text.signed(change)} {evidence}",
         )
 
     noise_pct = fields["noise_pct"]
