@@ -504,7 +504,7 @@ def measurement_extend(*, measurement: Measurement) -> bool:
         if locked.kind != MeasurementKind.COMPARE:
             return False
         runs = list(locked.runs.all())
-        if any(r.status in (RunStatus.PENDING, RunStatus.RUNNING) for r in runs):
+        if any(r.status == RunStatus.PENDING for r in runs):
             return True  # a block added before a redelivery: run it first
         _comparisons, results, look = judge(locked, runs)
         n, maximum, block = look["runs_per_side"], look["maximum"], look["block"]

@@ -25,6 +25,11 @@ on same-distribution samples at 10 runs a side they give about 1 % false verdict
 (the target is at most 1 in 20), and they catch a 256 KiB peak-RSS shift under 67 kB noise in
 every simulated measurement (target 19 in 20).
 
+Adaptive run counts look at the verdicts more than once; each look tests at its share of alpha
+under a group-sequential design (Lan-DeMets alpha spending, Pocock-type function), see
+`nominal_alphas`. Which metric is judged how (direction, role, smallest effect that matters)
+is the profile's metric policy, `apps.measurements.metrics`.
+
 Expected results use a deliberately small grammar, see `parse_expectation`.
 """
 
