@@ -133,15 +133,20 @@ def main() -> None:
     )
     print(f"{'':38}{'adaptive':>10}{'fixed':>10}   target")
     print(
-        f"  {'A/A false gating verdicts':36}" + "".join(f"{r[1]:>7}/{n}" for r in rows) + "   <= 1"
+        f"  {'A/A false gating verdicts':36}"
+        + "".join(f"{f'{r[1]}/{n}':>10}" for r in rows)
+        + "   <= 1"
     )
     print(
         f"  {'+256 KiB peak RSS regressed':36}"
-        + "".join(f"{r[2]:>7}/{n}" for r in rows)
+        + "".join(f"{f'{r[2]}/{n}':>10}" for r in rows)
         + "   >= 19"
     )
     print(f"  {'mean runs per side':36}" + "".join(f"{r[3]:>10.1f}" for r in rows))
-    print(f"  {'a gating metric left undecided':36}" + "".join(f"{r[4]:>6}/{2 * n}" for r in rows))
+    print(
+        f"  {'a gating metric left undecided':36}"
+        + "".join(f"{f'{r[4]}/{2 * n}':>10}" for r in rows)
+    )
     print(f"  peak RSS run-to-run noise (median A/A) {noise / 1024:.1f} KiB")
     print(f"  measured +256 KiB shift (median) ...... {statistics.median(shifts) / 1024:.0f} KiB")
     print(f"  smallest detectable at {args.runs} runs ....... {predicted / 1024:.0f} KiB")
