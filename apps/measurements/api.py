@@ -103,7 +103,7 @@ class RunSerializer(serializers.Serializer):
         child=serializers.DictField(), help_text="Per metric key: label, value, unit."
     )
     outlier = serializers.BooleanField(
-        help_text="A metric lies > 3.5 robust standard deviations from its side's median."
+        help_text="A metric lies > 3.5 robust standard deviations (and 2 %) from its side's median."
     )
     outlier_metrics = serializers.ListField(child=serializers.CharField())
     failure = serializers.CharField()

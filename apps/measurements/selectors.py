@@ -64,7 +64,8 @@ def run_table(measurement: Measurement, runs=None) -> dict:
     """Every run of a measurement with its metrics, and which runs are outliers of their side.
 
     A run is an outlier when one of its metrics lies more than 3.5 robust standard deviations
-    from the median of its side (`stats.outliers`); warm-ups and failed runs are never judged.
+    (and 2 %) from the median of its side (`stats.outliers`); warm-ups and failed runs are
+    never judged.
     """
     runs = list(measurement.runs.all()) if runs is None else runs
     known = measured_metrics(runs, metrics.policy_of(measurement.profile))

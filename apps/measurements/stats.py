@@ -594,16 +594,19 @@ def look_alpha(n: int, *, planned: int, block: int, maximum: int, alpha: float =
     return nominal_alphas(sizes, alpha)[max(index, 0)]
 
 
-def outliers(values: Sequence[float], *, k: float = 3.5) -> list[bool]:
-    """Which values lie more than ``k`` robust standard deviations (MAD) from their median."""
+def outliers(values: Sequence[float], *, k: float = 3.5, min_relative: float = 0.02) -> list[bool]:
+    """Which values lie more than ``k`` robust standard deviations (MAD) from their median, and
+    more than ``min_relative`` of it: peak RSS moves by whole pages, so its MAD can be a few
+    KiB and a run one arena larger is not an outlier worth a reviewer's look."""
     v = np.asarray(values, dtype=float)
     if len(v) < 3:
         return [False] * len(v)
-    centre = np.median(v)
+    centre = float(np.median(v))
     spread = float(np.median(np.abs(v - centre))) * _MAD_SCALE
     if spread == 0:
         return [False] * len(v)
-    return [bool(abs(x - centre) > k * spread) for x in v]
+    limit = max(k * spread, min_relative * abs(centre))
+    return [bool(abs(x - centre) > limit) for x in v]
 
 
 # ---------------------------------------------------------------------------------------------

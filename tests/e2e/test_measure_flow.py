@@ -71,7 +71,7 @@ def test_the_demo_is_measured_and_ships_without_an_override(page: Page, engineer
     expect(peak).to_contain_text("improved")
     expect(peak).to_contain_text("\u2212")  # a signed change, with a true minus
     expect(peak).to_contain_text("MiB")
-    expect(peak.locator("small.reason")).to_contain_text("peak RSS fell")
+    expect(section.locator("tr.reason-row").first).to_contain_text("peak RSS fell \u2212")
     expect(section).to_contain_text("met")
 
     page.reload()
