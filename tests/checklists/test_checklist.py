@@ -207,6 +207,13 @@ def test_a_never_measured_change_cannot_be_tagged(reviewer, fix):
     ]
 
 
+def test_a_running_measurement_is_waited_for(reviewer, fix):
+    running = finished_measurement(fix, status=MeasurementStatus.RUNNING, results=[])
+    assert ship_blockers(fix)[-1] == (
+        f"Measurement {running.pk} of the current revisions is still running."
+    )
+
+
 def test_a_measurement_of_older_revisions_no_longer_counts(reviewer, engineer, fix, upstream):
     from apps.changes.services import change_update
 

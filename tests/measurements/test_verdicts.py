@@ -276,3 +276,30 @@ def test_admins_define_profiles_through_the_api(api_as, admin, engineer, viewer,
     assert Environment.objects.filter(name="x").count() == 0
     profile.refresh_from_db()
     assert profile.argv == ["python", "bench.py"]
+
+
+def test_a_worker_runs_the_added_blocks_up_to_the_maximum(
+    engineer, demo_change, demo_project, environment
+):
+    from apps.measurements.execution import execute
+
+    # A gating metric that never moves sits exactly on a zero smallest effect: undecided at
+    # every look, so the worker must run every block there is, and no more.
+    undecidable = make_profile(
+        demo_project,
+        environment,
+        name="undecidable",
+        max_runs_per_side=6,
+        extension_runs=1,
+        metric_policy={"bytes_served": {"role": "gating", "smallest_effect_pct": 0}},
+    )
+    measurement = measurement_request(actor=engineer, change=demo_change, profile=undecidable)
+    execute(measurement_id=measurement.pk, worker="w@test")
+    measurement.refresh_from_db()
+    assert measurement.status == MeasurementStatus.DONE, measurement.error
+    assert measurement.runs_done == measurement.runs_planned == 12
+    (why,) = measurement.extensions
+    assert why.startswith("bytes served undecided")
+    assert why.endswith("at 5 runs: adding 1")
+    served = next(r for r in measurement.results if r["metric"] == "bytes_served")
+    assert served["n_before"] == served["n_after"] == 6
