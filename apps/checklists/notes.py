@@ -7,7 +7,9 @@ from apps.measurements.models import MeasurementStatus
 
 def _results_table(change) -> list[str]:
     done = change.measurements.filter(status=MeasurementStatus.DONE, kind="compare")
-    latest = done.order_by("-id").first()
+    # The evidence the release was given: the measurement of the revisions it ships.
+    current = done.filter(base_sha=change.base_sha, head_sha=change.head_sha)
+    latest = current.order_by("-id").first() or done.order_by("-id").first()
     if latest is None:
         return ["Not measured."]
     lines = [

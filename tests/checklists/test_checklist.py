@@ -288,6 +288,11 @@ def test_ship_tags_the_after_revision_and_writes_final_notes(
     assert "`app/cache.py`" in notes
     assert "python -m bench.cache" in notes
     assert "- [x] Run linting — rita" in notes
+    # Metrics by their labels, changes with their signs.
+    assert (
+        "| peak RSS | — | — | \u221240.0 % (95 % CI \u221245.0 … \u221235.0 %) | improved |"
+        in notes
+    )
     assert "Revert; the cache is unbounded again." in notes
     assert items(fix)[-1].state == ItemState.DONE
     with pytest.raises(ValidationError):
