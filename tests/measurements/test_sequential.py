@@ -39,6 +39,29 @@ def test_levels_match_the_published_pocock_type_boundaries():
     assert levels == pytest.approx((0.0226, 0.0217, 0.0217), abs=2e-4)
 
 
+def test_levels_agree_with_the_multivariate_normal_they_stand_for():
+    """The recursive integration against scipy's multivariate normal CDF of the same design:
+    each look's crossing probability is what alpha spending allows it."""
+    from scipy.stats import multivariate_normal
+
+    sizes = (10, 25, 40)
+    levels = stats.nominal_alphas(sizes, ALPHA)
+    t = np.asarray(sizes) / sizes[-1]
+    bounds = [stats._NORMAL.inv_cdf(1 - level / 2) for level in levels]
+    stayed = 1.0
+    for k in range(len(sizes)):
+        cov = np.sqrt(
+            np.minimum.outer(t[: k + 1], t[: k + 1]) / np.maximum.outer(t[: k + 1], t[: k + 1])
+        )
+        b = np.asarray(bounds[: k + 1])
+        inside = multivariate_normal.cdf(
+            b, mean=np.zeros(k + 1), cov=cov, lower_limit=-b, abseps=1e-7, releps=0, rng=1
+        )
+        spent_here = stats.pocock_spending(t[k]) - (stats.pocock_spending(t[k - 1]) if k else 0)
+        assert stayed - inside == pytest.approx(spent_here, rel=2e-3)
+        stayed = inside
+
+
 def sequential_verdict(rng, *, shift_pct: float, spend: bool) -> tuple[str, int]:
     """One simulated adaptive measurement of a noisy wall time: its final verdict and size."""
     sizes = stats.look_sizes(planned=PLANNED, block=BLOCK, maximum=MAXIMUM)
