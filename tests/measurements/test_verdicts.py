@@ -299,7 +299,8 @@ def test_a_worker_runs_the_added_blocks_up_to_the_maximum(
     assert measurement.status == MeasurementStatus.DONE, measurement.error
     assert measurement.runs_done == measurement.runs_planned == 12
     (why,) = measurement.extensions
-    assert why.startswith("bytes served undecided")
+    # (On a loaded host wall time may be undecided too; bytes served always is.)
+    assert "bytes served undecided (95 % CI 0.00…0.00 % straddles" in why
     assert why.endswith("at 5 runs: adding 1")
     served = next(r for r in measurement.results if r["metric"] == "bytes_served")
     assert served["n_before"] == served["n_after"] == 6
