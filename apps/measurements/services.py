@@ -218,6 +218,12 @@ def known_metric_keys(project_id: int | None) -> set[str]:
         "metric_policy", flat=True
     ):
         keys |= set(policy or {})
+        # A label the policy gives a metric is a name people may write for it too.
+        keys |= {
+            metrics.canonical_key(entry["label"])
+            for entry in (policy or {}).values()
+            if isinstance(entry, dict) and entry.get("label")
+        }
     recent = Measurement.objects.filter(
         profile__project_id=project_id, status=MeasurementStatus.DONE
     ).order_by("-id")[:50]

@@ -15,6 +15,7 @@ from apps.measurements.services import (
     measurement_extend,
     measurement_finish,
     measurement_request,
+    profile_save,
 )
 from apps.projects.models import Environment
 
@@ -190,6 +191,11 @@ def test_a_metric_the_project_measures_may_be_expected(engineer, demo_project, f
         expected_result="hits +2 %",
     )
     assert change.expected_result == "hits +2 %"
+    # A label the profile's policy gives a metric may be expected too.
+    finished.profile.metric_policy = {"hits": {"label": "cache hits", "direction": "higher"}}
+    profile_save(actor=None, profile=finished.profile)
+    labelled = change_update(actor=engineer, change=change, expected_result="cache hits +2 %")
+    assert labelled.expected_result == "cache hits +2 %"
 
 
 def test_the_form_and_the_api_say_so(as_user, api_as, engineer, demo_project):
