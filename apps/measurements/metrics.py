@@ -35,13 +35,6 @@ class Direction(StrEnum):
     HIGHER = "higher"
 
 
-ROLE_TEXT = {
-    Role.CRITICAL: "any regression blocks the release",
-    Role.GATING: "a regression past the smallest effect blocks the release",
-    Role.INFORMATIONAL: "shown, never blocks",
-}
-
-
 @dataclass(frozen=True)
 class Metric:
     """One metric as a profile judges it."""
@@ -56,11 +49,6 @@ class Metric:
     @property
     def lower_is_better(self) -> bool:
         return self.direction is Direction.LOWER
-
-    @property
-    def decides(self) -> bool:
-        """Whether the release gate (and so the adaptive run count) depends on it."""
-        return self.role is not Role.INFORMATIONAL
 
     def as_dict(self) -> dict[str, Any]:
         return {

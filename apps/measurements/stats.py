@@ -94,10 +94,6 @@ _MAX_PAIRS = 4_000_000
 _EXACT_MAX_PAIRS = 10_000
 _PERMUTATION_MAX = 1_000
 
-# One vocabulary of metric names and labels, shared with policies and the release gate.
-METRIC_ALIASES: dict[str, str] = metric_vocabulary.ALIASES
-METRIC_LABELS: dict[str, str] = {k: m.label for k, m in metric_vocabulary.all_builtin().items()}
-
 
 class Verdict(StrEnum):
     """The outcome for one metric of one before/after measurement."""
