@@ -9,11 +9,12 @@ from apps.changes.api import ChangeViewSet
 from apps.checklists import api as checklist_api
 from apps.core import health
 from apps.measurements.api import MeasurementViewSet, ProfileViewSet
-from apps.projects.api import ProjectViewSet
+from apps.projects.api import EnvironmentViewSet, ProjectViewSet
 
 router = DefaultRouter()
 router.register("changes", ChangeViewSet, basename="change")
 router.register("projects", ProjectViewSet, basename="project")
+router.register("environments", EnvironmentViewSet, basename="environment")
 router.register("profiles", ProfileViewSet, basename="profile")
 router.register("measurements", MeasurementViewSet, basename="measurement")
 

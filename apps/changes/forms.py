@@ -68,6 +68,11 @@ class ChangeForm(forms.ModelForm):
     def __init__(self, *args, actor: User, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["project"].empty_label = None
+        self.fields["expected_result"].help_text = (
+            "What should improve, checked against the measurement: a metric's label and a "
+            "signed change, e.g. “peak RSS -20 %”, “CPU time -10 %”, “wall time down 5 %”; "
+            "or free words, which are kept but not checked."
+        )
         if actor.has_role(Role.REVIEWER):
             engineers = (
                 User.objects.filter(

@@ -45,6 +45,16 @@ def can_edit_change(actor: User, change: Change) -> bool:
     return actor.has_role(Role.ENGINEER) and change.owner_id == actor.pk
 
 
+def _check_expected_result(change: Change) -> None:
+    """An expected result naming a metric must name one that can be checked."""
+    # Measurements build on changes; the metric vocabulary is read only when filing.
+    from apps.measurements.services import expectation_error
+
+    error = expectation_error(change.project_id, change.expected_result)
+    if error:
+        raise ValidationError({"expected_result": error})
+
+
 def _require_owner_choice(actor: User, owner: User) -> None:
     if owner.pk != actor.pk:
         require_role(actor, Role.REVIEWER, doing="file or hand a change to someone else")
@@ -116,6 +126,9 @@ def change_create(*, actor: User, **fields: Unpack[ChangeFields]) -> Change:
     repository, otherwise on a worker after it syncs."""
     require_role(actor, Role.ENGINEER, doing="file changes")
     change = change_prepare(actor=actor, related_checked=False, **fields)
+    # Imported history keeps the words it was written with; a change filed now must name a
+    # metric that can be checked.
+    _check_expected_result(change)
     needs_sync = fill_from_repository(change, fill_files=not change.files_touched)
     change.full_clean()
     change.save()
@@ -191,6 +204,8 @@ def change_update(*, actor: User, change: Change, **fields) -> Change:
     if before == after:
         return locked
     locked.full_clean()
+    if after["expected_result"] != before["expected_result"] or "project" in fields:
+        _check_expected_result(locked)
     locked.save()
     if needs_sync:
         project_sync_enqueue(locked.project)

@@ -1,12 +1,15 @@
 """The final notes of a shipped change: Markdown written from the record, at shipping time."""
 
-from apps.measurements.charts import format_value
+from apps.measurements.charts import change_text, format_value
+from apps.measurements.metrics import label_of
 from apps.measurements.models import MeasurementStatus
 
 
 def _results_table(change) -> list[str]:
     done = change.measurements.filter(status=MeasurementStatus.DONE, kind="compare")
-    latest = done.order_by("-id").first()
+    # The evidence the release was given: the measurement of the revisions it ships.
+    current = done.filter(base_sha=change.base_sha, head_sha=change.head_sha)
+    latest = current.order_by("-id").first() or done.order_by("-id").first()
     if latest is None:
         return ["Not measured."]
     lines = [
@@ -17,16 +20,15 @@ def _results_table(change) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for r in latest.results:
-        change_text = "—"
-        if r["change_pct"] is not None:
-            change_text = (
-                f"{r['change_pct']:+.1f} % ({r['ci_low_pct']:+.1f} … {r['ci_high_pct']:+.1f} %)"
-            )
         lines.append(
-            f"| {r['metric']} | {format_value(r['median_before'], r['unit'])} "
-            f"| {format_value(r['median_after'], r['unit'])} | {change_text} | {r['verdict']} |"
+            f"| {r.get('label') or label_of(r['metric'])} "
+            f"| {format_value(r.get('median_before'), r.get('unit', ''))} "
+            f"| {format_value(r.get('median_after'), r.get('unit', ''))} | {change_text(r)} "
+            f"| {r['verdict']} |"
         )
-    improved = [r["reason"] for r in latest.results if r["verdict"] == "improved"]
+    improved = [
+        r["reason"] for r in latest.results if r["verdict"] == "improved" and r.get("reason")
+    ]
     if improved:
         lines += ["", "What improved: " + "; ".join(improved) + "."]
     if latest.expectation:

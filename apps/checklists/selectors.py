@@ -1,6 +1,6 @@
 from apps.changes.models import ChangeStatus
 
-from .services import can_tick, ship_blockers
+from .services import can_tick, ship_gate
 
 
 def checklist_section(user, change) -> dict:
@@ -9,4 +9,10 @@ def checklist_section(user, change) -> dict:
     for item in items:
         item.can_tick = can_tick(user, change, item)
     closed = change.status in (ChangeStatus.SHIPPED, ChangeStatus.ROLLED_BACK)
-    return {"checklist": items, "ship_blockers": [] if closed else ship_blockers(change)}
+    gate = [] if closed else ship_gate(change)
+    return {
+        "checklist": items,
+        "ship_blockers": [text for text, _overridable in gate],
+        # Offered only when it could work: see ship_gate.
+        "can_override": all(overridable for _text, overridable in gate),
+    }

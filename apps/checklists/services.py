@@ -237,6 +237,8 @@ def checklist_item_tick(
         raise ValidationError({"reason": "Say why the item is skipped."})
     if len(reason) > 500:
         raise ValidationError({"reason": "At most 500 characters."})
+    if locked.kind == ItemKind.STAGING_CONFIG and state == ItemState.DONE:
+        _require_staging_evidence(locked.change)
     _set(locked, actor=actor, state=state, reason=reason if state == ItemState.SKIPPED else "")
     return locked
 
@@ -374,6 +376,33 @@ def verifications_reconcile() -> int:
     return work.republish(send, verification_publish)
 
 
+def _require_staging_evidence(change: Change) -> None:
+    """“Verify staging config” is done only with a measurement of the current revisions whose
+    environment kept its configuration from the first run to the last."""
+    from apps.measurements.models import Measurement, MeasurementKind, MeasurementStatus
+
+    latest = (
+        Measurement.objects.filter(
+            change=change,
+            kind=MeasurementKind.COMPARE,
+            status=MeasurementStatus.DONE,
+            base_sha=change.base_sha,
+            head_sha=change.head_sha,
+        )
+        .order_by("-id")
+        .first()
+    )
+    if not (change.base_sha and change.head_sha) or latest is None:
+        raise ValidationError(
+            "“Verify staging config” compares the configuration a measurement of the current "
+            "revisions ran under: measure the change first (or skip the item, saying why)."
+        )
+    if latest.config_at_start != latest.config_at_end:
+        raise ValidationError(
+            f"The staging configuration changed during measurement {latest.pk}: measure again."
+        )
+
+
 def staging_config_record(*, change: Change, start: str, end: str) -> None:
     """After a measurement: the staging-config item is done when the config did not move."""
     item = change.checklist.filter(kind=ItemKind.STAGING_CONFIG, state=ItemState.OPEN).first()
@@ -397,26 +426,35 @@ def staging_config_record(*, change: Change, start: str, end: str) -> None:
 
 def ship_blockers(change: Change) -> list[str]:
     """Everything that stands between this change and its release, in words."""
-    from apps.measurements.models import Measurement, MeasurementStatus
+    return [text for text, _overridable in ship_gate(change)]
+
+
+def ship_gate(change: Change) -> list[tuple[str, bool]]:
+    """Each blocker with whether an admin's override can get past it.
+
+    An override is a judgement: ship without the evidence (no measurement, a regression, an
+    open item), e.g. a hotfix or a rollback during an outage. It cannot create what tagging
+    itself needs: a resolved after revision and a clone of the repository to tag in, so for
+    those no override is offered or accepted.
+    """
+    from apps.measurements.selectors import release_evidence
 
     blockers = []
     for item in change.checklist.all():
         if item.required and item.kind != ItemKind.TAG_RELEASE and not item.is_settled:
-            blockers.append(f"“{item.title}” is neither done nor skipped.")
-    latest = {}
-    for m in Measurement.objects.filter(change=change, status=MeasurementStatus.DONE):
-        if m.profile_id not in latest or m.pk > latest[m.profile_id].pk:
-            latest[m.profile_id] = m
-    for m in latest.values():
-        for result in m.results:
-            if result["verdict"] == "regressed":
-                blockers.append(
-                    f"{result['metric']} regressed in measurement {m.pk} ({m.profile.name})."
-                )
+            blockers.append((f"“{item.title}” is neither done nor skipped.", True))
+    if change.base_sha and change.head_sha:
+        blockers += [(text, True) for text in release_evidence(change)]
+    else:
+        blockers.append(("Not measured: the revisions are not resolved commits yet.", True))
     if not change.rollback_note.strip():
-        blockers.append("The change has no rollback note.")
+        blockers.append(("The change has no rollback note.", True))
     if not change.head_sha:
-        blockers.append("The after revision is not a resolved commit, so it cannot be tagged.")
+        blockers.append(
+            ("The after revision is not a resolved commit, so it cannot be tagged.", False)
+        )
+    elif not repository.has_clone(change.project):
+        blockers.append(("This host has no clone of the repository yet; sync the project.", False))
     return blockers
 
 
@@ -427,10 +465,14 @@ def change_ship(*, actor: User, change: Change, override_reason: str = "") -> Ch
     locked = Change.objects.select_for_update().select_related("project").get(pk=change.pk)
     if locked.status in CLOSED:
         raise ValidationError(f"{locked.number} has shipped already.")
-    blockers = ship_blockers(locked)
+    gate = ship_gate(locked)
+    blockers = [text for text, _overridable in gate]
     override_reason = (override_reason or "").strip()
     if blockers and not override_reason:
         raise ValidationError(["Cannot tag the release yet:", *blockers])
+    final = [text for text, overridable in gate if not overridable]
+    if final:
+        raise ValidationError(["No override can tag this release:", *final])
     if blockers:
         require_role(actor, Role.ADMIN, doing="override the release checklist")
         audit_record(

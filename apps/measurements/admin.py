@@ -10,7 +10,14 @@ from .services import profile_save
 class ProfileAdmin(admin.ModelAdmin):
     """Profiles are the only commands workers run; saving goes through the audited service."""
 
-    list_display = ["name", "project", "environment", "runs_per_side", "calibrated_at"]
+    list_display = [
+        "name",
+        "project",
+        "environment",
+        "runs_per_side",
+        "max_runs_per_side",
+        "calibrated_at",
+    ]
     list_filter = ["project", "environment"]
     readonly_fields = ["resolution", "calibrated_at", "created", "updated"]
 

@@ -1,18 +1,37 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from apps.accounts.permissions import AdminWrites
 from apps.changes.models import Change, parse_change_number
 from apps.core import work
+from apps.projects.models import Environment, Project
 
+from . import metrics
 from .models import Measurement, Profile
-from .services import measurement_calibrate, measurement_cancel, measurement_request
+from .selectors import run_records, runs_csv
+from .services import (
+    PROFILE_FIELDS,
+    measurement_calibrate,
+    measurement_cancel,
+    measurement_request,
+    profile_save,
+)
 
 
 class ProfileSerializer(serializers.ModelSerializer):
-    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    environment = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    """Every field of a profile: admins write them (audited), everyone else reads."""
+
+    project = serializers.SlugRelatedField(slug_field="slug", queryset=Project.objects.all())
+    environment = serializers.SlugRelatedField(
+        slug_field="name", queryset=Environment.objects.all()
+    )
+    metrics = serializers.SerializerMethodField(
+        help_text="Every built-in and policy-named metric as this profile judges it."
+    )
 
     class Meta:
         model = Profile
@@ -23,14 +42,86 @@ class ProfileSerializer(serializers.ModelSerializer):
             "environment",
             "argv",
             "setup_argv",
+            "env",
             "runs_per_side",
             "warmups",
+            "max_runs_per_side",
+            "extension_runs",
             "timeout_seconds",
             "memory_limit_mb",
+            "stop_on_failure",
+            "attribution",
+            "metric_policy",
+            "metrics",
             "resolution",
             "calibrated_at",
+            "created",
+            "updated",
         ]
-        read_only_fields = fields
+        read_only_fields = ["resolution", "calibrated_at", "created", "updated"]
+
+    def get_metrics(self, obj) -> list[dict]:
+        policy = metrics.policy_of(obj)
+        named = [
+            policy.metric(key)
+            for key in sorted(policy.known_keys() - set(m.key for m in policy.builtin()))
+        ]
+        return [m.as_dict() for m in (*policy.builtin(), *named)]
+
+    def validate(self, attrs):
+        # The model's cross-field rules (maximum runs, block size) on the values as they will be.
+        instance = Profile(**{**self._current(), **attrs})
+        try:
+            instance.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        return attrs
+
+    def _current(self) -> dict:
+        if self.instance is None:
+            return {}
+        return {f: getattr(self.instance, f) for f in PROFILE_FIELDS}
+
+    def create(self, validated_data):
+        return profile_save(actor=self.context["request"].user, profile=Profile(**validated_data))
+
+    def update(self, instance, validated_data):
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        return profile_save(actor=self.context["request"].user, profile=instance)
+
+
+class RunSerializer(serializers.Serializer):
+    """One run as the measurement's page shows it."""
+
+    sequence = serializers.IntegerField(help_text="Order in the interleaved plan, from 1.")
+    side = serializers.CharField()
+    warmup = serializers.BooleanField()
+    status = serializers.CharField()
+    exit_code = serializers.IntegerField(allow_null=True)
+    duration_seconds = serializers.FloatField(allow_null=True)
+    metrics = serializers.DictField(
+        child=serializers.DictField(), help_text="Per metric key: label, value, unit."
+    )
+    outlier = serializers.BooleanField(
+        help_text="A metric lies > 3.5 robust standard deviations (and 2 %) from its side's median."
+    )
+    outlier_metrics = serializers.ListField(child=serializers.CharField())
+    failure = serializers.CharField()
+    output_tail = serializers.CharField()
+
+
+class RunsCSVRenderer(BaseRenderer):
+    """`?format=csv`: the runs as the page's CSV download."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, list):
+            return runs_csv(data)
+        return "\n".join(f"{key},{value}" for key, value in (data or {}).items())
 
 
 class MeasurementSerializer(serializers.ModelSerializer):
@@ -56,6 +147,8 @@ class MeasurementSerializer(serializers.ModelSerializer):
             "error",
             "results",
             "expectation",
+            "design",
+            "extensions",
             "created",
             "started_at",
             "finished_at",
@@ -82,12 +175,23 @@ class MeasureSerializer(serializers.Serializer):
         return change
 
 
-class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
-    """Measurement profiles (admins define them in the admin). Anyone may calibrate one."""
+class ProfileViewSet(viewsets.ModelViewSet):
+    """Measurement profiles: what workers run and how verdicts are judged.
+
+    Everyone reads; admins create and edit every field (command, setup, environment
+    variables, limits, metric policy, adaptive runs), audited. Anyone may calibrate one.
+    """
 
     queryset = Profile.objects.select_related("project", "environment")
     serializer_class = ProfileSerializer
     filterset_fields = ["project__slug"]
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+
+    def get_permissions(self):
+        # Calibrating is a measurement request (engineers), not an edit of the profile.
+        if self.action == "calibrate":
+            return super().get_permissions()
+        return [AdminWrites()]
 
     @extend_schema(
         request=CalibrateSerializer,
@@ -140,6 +244,28 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         with work.publishing() as sent:
             measurement = measurement_request(actor=request.user, **body.validated_data)
         return _created(measurement, sent)
+
+    @extend_schema(responses={200: RunSerializer(many=True)})
+    @action(
+        detail=True,
+        methods=["get"],
+        renderer_classes=[JSONRenderer, BrowsableAPIRenderer, RunsCSVRenderer],
+        pagination_class=None,
+        filterset_fields=None,
+    )
+    def runs(self, request, pk=None):
+        """Every run: side, order, metrics, exit code, duration, output tail, outlier flag.
+
+        `?format=csv` (or `Accept: text/csv`) gives the same as a CSV file.
+        """
+        measurement = self.get_object()
+        records = run_records(measurement)
+        response = Response(RunSerializer(records, many=True).data)
+        if request.accepted_renderer.format == "csv":
+            response["Content-Disposition"] = (
+                f'attachment; filename="measurement-{measurement.pk}-runs.csv"'
+            )
+        return response
 
     @extend_schema(request=None, responses={204: None})
     @action(detail=True, methods=["post"])

@@ -3,18 +3,34 @@
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from apps.core.units import format_bytes
+
+from .metrics import signed_pct
+
 BEFORE_COLOUR = "#8a94a6"
 AFTER_COLOUR = "#1f6feb"
 
 
 def format_value(value: float | None, unit: str) -> str:
+    """A number in its unit for people: sizes with binary prefixes (KiB, MiB, GiB)."""
     if value is None:
         return "—"
-    if unit == "bytes":
-        return f"{value / 1_048_576:,.2f} MB"
+    if unit in ("bytes", "B"):
+        return format_bytes(value)
     if unit == "s":
         return f"{value * 1000:,.1f} ms" if abs(value) < 1 else f"{value:,.3f} s"
     return f"{value:,.4g} {unit}".strip()
+
+
+def change_text(result: dict) -> str:
+    """ "+7.2 % (95 % CI +5.0 … +9.1 %)", or "—" without a relative change."""
+    if result.get("change_pct") is None:
+        return "—"
+    low, high = result.get("ci_low_pct"), result.get("ci_high_pct")
+    interval = ""
+    if low is not None and high is not None:
+        interval = f" (95 % CI {signed_pct(low, unit=False)} … {signed_pct(high)})"
+    return signed_pct(result["change_pct"]) + interval
 
 
 def _scale(lo: float, hi: float, start: float, end: float):

@@ -12,6 +12,7 @@ from .sandbox import CannotSandbox
 from .services import (
     measurement_alive,
     measurement_claim,
+    measurement_extend,
     measurement_fail,
     measurement_finish,
     measurement_heartbeat,
@@ -83,22 +84,27 @@ def _execute(measurement: Measurement, worker: str) -> None:
                         f"\n{setup.output_tail[-1000:]}",
                     )
                     return
-        pending = Run.objects.filter(measurement=measurement, status=RunStatus.PENDING)
-        for run in pending.order_by("sequence"):
-            phase = f"{'warm-up' if run.warmup else 'run'} {run.sequence + 1} ({run.side})"
-            if not measurement_heartbeat(measurement=measurement, phase=phase):
-                return
-            if not run_claim(run=run):
-                continue
-            result = runner.run(profile.argv, cwd=trees[run.side], env=profile.env, **limits)
-            run_finish(run=run, result=result)
-            if not result.ok and profile.stop_on_failure:
-                measurement_fail(
-                    measurement_id=measurement.pk,
-                    error=f"Run {run.sequence + 1} ({run.side}) failed: {result.failure}; "
-                    "the profile stops at the first failed run.",
-                )
-                return
+        # Adaptive runs: after the planned runs, blocks are added while a gating metric is
+        # undecided (measurement_extend holds the stopping rule).
+        extended = True
+        while extended:
+            pending = Run.objects.filter(measurement=measurement, status=RunStatus.PENDING)
+            for run in pending.order_by("sequence"):
+                phase = f"{'warm-up' if run.warmup else 'run'} {run.sequence + 1} ({run.side})"
+                if not measurement_heartbeat(measurement=measurement, phase=phase):
+                    return
+                if not run_claim(run=run):
+                    continue
+                result = runner.run(profile.argv, cwd=trees[run.side], env=profile.env, **limits)
+                run_finish(run=run, result=result)
+                if not result.ok and profile.stop_on_failure:
+                    measurement_fail(
+                        measurement_id=measurement.pk,
+                        error=f"Run {run.sequence + 1} ({run.side}) failed: {result.failure}; "
+                        "the profile stops at the first failed run.",
+                    )
+                    return
+            extended = measurement_extend(measurement=measurement)
     if profile.attribution and is_python_command(profile.argv):
         if not measurement_heartbeat(measurement=measurement, phase="attributing allocations"):
             return

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -6,7 +7,12 @@ from apps.changes.models import Change
 from apps.core.models import ClaimedWork, TimeStampedModel
 from apps.projects.models import Environment, Project
 
-from .validators import validate_argv, validate_env, validate_optional_argv
+from .validators import (
+    validate_argv,
+    validate_env,
+    validate_metric_policy,
+    validate_optional_argv,
+)
 
 
 class Profile(TimeStampedModel):
@@ -51,6 +57,27 @@ class Profile(TimeStampedModel):
         default=False,
         help_text="Python commands: a separate tracemalloc pass shows which lines changed.",
     )
+    metric_policy = models.JSONField(
+        "metric policy",
+        default=dict,
+        blank=True,
+        validators=[validate_metric_policy],
+        help_text='Per metric key or label: {"direction": "lower"|"higher", "role": '
+        '"critical"|"gating"|"informational", "smallest_effect_pct": 2}. Unnamed metrics keep '
+        "their defaults: peak RSS, wall time and CPU time gate; the rest inform.",
+    )
+    max_runs_per_side = models.PositiveSmallIntegerField(
+        "maximum runs per side",
+        default=40,
+        validators=[MinValueValidator(5), MaxValueValidator(200)],
+        help_text="Adaptive runs: while a gating metric is undecided, blocks of runs are added "
+        "up to this many a side. Equal to the runs per side turns them off.",
+    )
+    extension_runs = models.PositiveSmallIntegerField(
+        "runs per side added at a time",
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+    )
     # Filled by calibration (an A/A measurement): the smallest change per metric it detects.
     resolution = models.JSONField(default=dict, blank=True)
     calibrated_at = models.DateTimeField(null=True, blank=True)
@@ -63,6 +90,28 @@ class Profile(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.project} · {self.name}"
+
+    def clean(self) -> None:
+        from . import stats
+
+        super().clean()
+        if self.max_runs_per_side is not None and self.runs_per_side is not None:
+            if self.max_runs_per_side < self.runs_per_side:
+                raise ValidationError(
+                    {"max_runs_per_side": "At least the runs per side (equal: no adaptive runs)."}
+                )
+            looks = stats.look_sizes(
+                planned=self.runs_per_side,
+                block=self.extension_runs or 1,
+                maximum=self.max_runs_per_side,
+            )
+            if looks[-1] < self.max_runs_per_side:
+                raise ValidationError(
+                    {
+                        "extension_runs": f"At most {stats.MAX_LOOKS - 1} extensions: add more "
+                        "runs at a time or lower the maximum."
+                    }
+                )
 
 
 class MeasurementKind(models.TextChoices):
@@ -112,6 +161,12 @@ class Measurement(ClaimedWork, TimeStampedModel):
     # One stats.Comparison.as_dict() per metric, in display order.
     results = models.JSONField(default=list, blank=True)
     expectation = models.CharField(max_length=20, blank=True)
+    # The adaptive design this measurement follows, fixed when it is requested so that editing
+    # the profile cannot change the alpha spent at looks already taken: planned, block, maximum
+    # runs per side.
+    design = models.JSONField(default=dict, blank=True)
+    # Why runs were added, one sentence per extension ("wall time undecided at 10 runs: ...").
+    extensions = models.JSONField(default=list, blank=True)
     attribution = models.JSONField(default=list, blank=True)
     # The environment's configuration fingerprint when the runs began and when they ended.
     config_at_start = models.CharField(max_length=64, blank=True)

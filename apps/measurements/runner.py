@@ -70,6 +70,8 @@ BASE_ENV = ("PATH", "HOME", "LANG", "TMPDIR")
 _METRIC = re.compile(
     r"METRIC[ \t]+([A-Za-z0-9_.-]{1,64})=([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
     r"(?:[ \t]+(\S{1,32}))?"
+    # An optional direction ("lower" or "higher" is better) travels on with the unit.
+    r"(?:[ \t]+(lower|higher))?"
 )
 
 
@@ -126,7 +128,7 @@ def _add_metric(metrics: dict[str, tuple[float, str]], line: str) -> None:
     match = _METRIC.fullmatch(line.rstrip())
     if match is None:
         return
-    name, value, unit = match[1], float(match[2]), match[3] or ""
+    name, value, unit = match[1], float(match[2]), " ".join(filter(None, match.group(3, 4)))
     if math.isfinite(value) and (name in metrics or len(metrics) < MAX_METRICS):
         metrics[name] = (value, unit)
 

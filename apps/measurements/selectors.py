@@ -2,11 +2,10 @@
 
 from statistics import median
 
-from .charts import format_value, strip_chart, timeline_chart
+from . import metrics, stats
+from .charts import change_text, format_value, strip_chart, timeline_chart
 from .models import Measurement, RunStatus, Side
-from .services import BUILTIN_METRICS, run_values
-
-_LABELS = {key: label for key, label, _unit, _field in BUILTIN_METRICS}
+from .services import measured_metrics, run_value, run_values
 
 
 def _typical(runs, side: str):
@@ -30,7 +29,9 @@ def measurement_display(measurement: Measurement) -> dict:
         rows.append(
             {
                 **result,
-                "label": _LABELS.get(metric, metric),
+                "label": result.get("label") or metrics.label_of(metric),
+                "change_text": change_text(result),
+                "role": result.get("role", ""),
                 "before": format_value(result["median_before"], unit),
                 "after": format_value(result["median_after"], unit),
                 "noise_text": format_value(result["noise"], unit),
@@ -51,13 +52,113 @@ def measurement_display(measurement: Measurement) -> dict:
     flagged = sum(1 for r in runs if r.rss_at_floor)
     finished = (RunStatus.DONE, RunStatus.FAILED)
     unsandboxed = sum(1 for r in runs if r.status in finished and not r.sandboxed)
+    table = run_table(measurement, runs) if runs else {"columns": [], "runs": []}
     return {
         "rows": rows,
         "timeline": timeline,
         "failures": failures,
         "flagged": flagged,
         "unsandboxed": unsandboxed,
+        "run_table": table,
     }
+
+
+def run_table(measurement: Measurement, runs=None) -> dict:
+    """Every run of a measurement with its metrics, and which runs are outliers of their side.
+
+    A run is an outlier when one of its metrics lies more than 3.5 robust standard deviations
+    (and 2 %) from the median of its side (`stats.outliers`); warm-ups and failed runs are
+    never judged.
+    """
+    runs = list(measurement.runs.all()) if runs is None else runs
+    known = measured_metrics(runs, metrics.policy_of(measurement.profile))
+    flagged: dict[int, list[str]] = {}
+    for metric in known:
+        for side in (Side.BEFORE, Side.AFTER):
+            judged = [
+                (r, run_value(r, metric.key))
+                for r in runs
+                if r.side == side and not r.warmup and r.status == RunStatus.DONE
+            ]
+            judged = [(r, v) for r, v in judged if v is not None]
+            marks = stats.outliers([v for _r, v in judged])
+            for (run, _value), outlier in zip(judged, marks, strict=True):
+                if outlier:
+                    flagged.setdefault(run.pk, []).append(metric.label)
+    rows = []
+    for run in runs:
+        values = {m.key: run_value(run, m.key) for m in known}
+        rows.append(
+            {
+                "run": run,
+                "sequence": run.sequence + 1,
+                "side": run.side,
+                "warmup": run.warmup,
+                "status": run.status,
+                "exit_code": run.exit_code,
+                "duration": run.wall_seconds,
+                "failure": run.failure,
+                "output_tail": run.output_tail,
+                "values": values,
+                "cells": [format_value(values[m.key], m.unit) for m in known],
+                "outlier": run.pk in flagged,
+                "outlier_metrics": flagged.get(run.pk, []),
+            }
+        )
+    return {"columns": known, "runs": rows, "outliers": len(flagged)}
+
+
+def run_records(measurement: Measurement) -> list[dict]:
+    """Every run as plain data, for the API and the CSV download alike."""
+    table = run_table(measurement)
+    return [
+        {
+            "sequence": r["sequence"],
+            "side": r["side"],
+            "warmup": r["warmup"],
+            "status": r["status"],
+            "exit_code": r["exit_code"],
+            "duration_seconds": r["duration"],
+            "metrics": {
+                m.key: {"label": m.label, "value": r["values"][m.key], "unit": m.unit}
+                for m in table["columns"]
+            },
+            "outlier": r["outlier"],
+            "outlier_metrics": r["outlier_metrics"],
+            "failure": r["failure"],
+            "output_tail": r["output_tail"],
+        }
+        for r in table["runs"]
+    ]
+
+
+def runs_csv(records: list[dict]) -> str:
+    """One line per run, one column per metric (its key and unit in the header)."""
+    import csv
+    import io
+
+    keys: dict[str, str] = {}
+    for record in records:
+        for key, metric in record["metrics"].items():
+            keys.setdefault(key, f"{key} ({metric['unit']})" if metric["unit"] else key)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    fixed = ["sequence", "side", "warmup", "status", "exit_code", "duration_seconds"]
+    writer.writerow(
+        [*fixed, *keys.values(), "outlier", "outlier_metrics", "failure", "output_tail"]
+    )
+    for r in records:
+        writer.writerow(
+            [
+                *(r[name] for name in fixed),
+                *(r["metrics"].get(key, {}).get("value") for key in keys),
+                r["outlier"],
+                "; ".join(r["outlier_metrics"]),
+                r["failure"],
+                r["output_tail"],
+            ]
+        )
+    return out.getvalue()
 
 
 def measurement_section(change) -> dict:
@@ -74,3 +175,49 @@ def measurement_section(change) -> dict:
         "measurements": measurements,
         "latest": measurement_display(measurements[0]) if measurements else {},
     }
+
+
+def release_evidence(change) -> list[str]:
+    """What the change's measurements still owe its release, in words; empty when nothing.
+
+    Only finished before/after measurements of the change's *current* revisions count: after
+    the revisions change, older ones are history. Of those, the latest per profile is judged
+    with the profile's current metric policy (`metrics.blocks`).
+    """
+    from .models import ACTIVE_STATUSES, Measurement, MeasurementKind, MeasurementStatus
+
+    own = Measurement.objects.filter(change=change, kind=MeasurementKind.COMPARE).select_related(
+        "profile"
+    )
+    revisions = f"{change.base_sha[:10]} → {change.head_sha[:10]}"
+    current = own.filter(base_sha=change.base_sha, head_sha=change.head_sha)
+    latest: dict[int, Measurement] = {}
+    for m in current.filter(status=MeasurementStatus.DONE).order_by("id"):
+        latest[m.profile_id] = m
+    if not latest:
+        running = current.filter(status__in=ACTIVE_STATUSES).order_by("-id").first()
+        if running is not None:
+            return [f"Measurement {running.pk} of the current revisions is still running."]
+        older = own.filter(status=MeasurementStatus.DONE).order_by("-id").first()
+        if older is not None:
+            return [
+                f"Measurement {older.pk} measured older revisions "
+                f"({older.base_sha[:10]} → {older.head_sha[:10]}); "
+                f"measure the current ones ({revisions}) again."
+            ]
+        return [f"Not measured: measure the change at its current revisions ({revisions})."]
+    blockers = []
+    for m in latest.values():
+        policy = metrics.policy_of(m.profile)
+        where = f"measurement {m.pk} ({m.profile.name})"
+        for result in m.results:
+            metric = policy.metric(
+                result["metric"],
+                unit=result.get("unit"),
+                declared=metrics.Direction.LOWER
+                if result.get("lower_is_better", True)
+                else metrics.Direction.HIGHER,
+            )
+            if metrics.blocks(result, metric):
+                blockers.append(metrics.blocker_text(result, metric, measurement=where))
+    return blockers

@@ -26,7 +26,7 @@ from apps.core.services import record_save
 from apps.projects import repository
 from apps.search.index import index_change, index_changes
 
-from . import stats
+from . import metrics, stats
 from .models import (
     ACTIVE_STATUSES,
     Measurement,
@@ -70,12 +70,18 @@ def _create(*, actor, profile: Profile, change: Change | None, kind, base_sha, h
     sides = plan_sides(
         runs_per_side=profile.runs_per_side, warmups=profile.warmups, seed=measurement.pk
     )
+    if kind == MeasurementKind.COMPARE:
+        measurement.design = {
+            "planned": profile.runs_per_side,
+            "block": profile.extension_runs,
+            "maximum": max(profile.max_runs_per_side, profile.runs_per_side),
+        }
     Run.objects.bulk_create(
         Run(measurement=measurement, sequence=i, side=side, warmup=warmup)
         for i, (side, warmup) in enumerate(sides)
     )
     measurement.runs_planned = len(sides)
-    measurement.save(update_fields=["runs_planned"])
+    measurement.save(update_fields=["runs_planned", "design"])
     audit_record(
         actor=actor,
         action="measure",
@@ -180,6 +186,9 @@ PROFILE_FIELDS = [
     "memory_limit_mb",
     "stop_on_failure",
     "attribution",
+    "metric_policy",
+    "max_runs_per_side",
+    "extension_runs",
 ]
 
 
@@ -187,7 +196,62 @@ def profile_save(*, actor: User | None, profile: Profile) -> Profile:
     """Define or edit a profile: only admins decide what workers run. `None` is the system."""
     if actor is not None:
         require_role(actor, Role.ADMIN, doing="define measurement profiles")
+    try:
+        # Stored by key, whatever label or alias the admin wrote.
+        profile.metric_policy = metrics.validate_policy(profile.metric_policy or {})
+    except metrics.PolicyError as exc:
+        raise ValidationError({"metric_policy": str(exc)}) from None
     return record_save(actor=actor, obj=profile, fields=PROFILE_FIELDS)
+
+
+def expectation_of(text: str, policy: metrics.Policy | None = None) -> stats.Expectation | None:
+    """A change's expected result read with the metric names a profile knows (labels too)."""
+    found = stats.parse_expectation(text)
+    if found is None or policy is None:
+        return found
+    return stats.Expectation(metric=policy.resolve(found.metric), change_pct=found.change_pct)
+
+
+def known_metric_keys(project_id: int | None) -> set[str]:
+    """Every metric key a change of this project may name: built-ins of every profile kind,
+    what the project's profiles' policies name, and what its recent measurements measured."""
+    keys = set(metrics.all_builtin())
+    if project_id is None:
+        return keys
+    for policy in Profile.objects.filter(project_id=project_id).values_list(
+        "metric_policy", flat=True
+    ):
+        keys |= set(policy or {})
+        # A label the policy gives a metric is a name people may write for it too.
+        keys |= {
+            metrics.canonical_key(entry["label"])
+            for entry in (policy or {}).values()
+            if isinstance(entry, dict) and entry.get("label")
+        }
+    recent = Measurement.objects.filter(
+        profile__project_id=project_id, status=MeasurementStatus.DONE
+    ).order_by("-id")[:50]
+    for results in recent.values_list("results", flat=True):
+        keys |= {r.get("metric", "") for r in results or []}
+    return keys
+
+
+def expectation_error(project_id: int | None, text: str) -> str:
+    """Why an expected result names no metric fixledger can check, or "" when it is fine.
+
+    Text outside the expectation grammar is a free description and passes; a change in the
+    grammar must name a metric this project measures or may measure.
+    """
+    found = stats.parse_expectation(text or "")
+    if found is None:
+        return ""
+    if found.metric in metrics.all_builtin() or found.metric in known_metric_keys(project_id):
+        return ""
+    labels = sorted({metrics.label_of(k) for k in metrics.all_builtin()})
+    return (
+        f"No metric named “{found.metric.replace('_', ' ')}” is measured here; "
+        f"name one of {', '.join(labels)} or a metric the project's commands print."
+    )
 
 
 # --- what workers report --------------------------------------------------------------------
@@ -331,56 +395,168 @@ def measurement_fail(*, measurement_id: int, error: str) -> None:
             _settle_change(measurement.change_id)
 
 
-BUILTIN_METRICS = [
-    # key, label, unit, Run field
-    ("peak_rss", "peak RSS", "bytes", "peak_rss_bytes"),
-    ("wall", "wall time", "s", "wall_seconds"),
-    ("user_cpu", "user CPU", "s", "user_seconds"),
-    ("system_cpu", "system CPU", "s", "system_seconds"),
-]
+# Where each built-in metric of a command profile comes from in a run row.
+_RUN_FIELDS: dict[str, tuple[str, ...]] = {
+    "peak_rss": ("peak_rss_bytes",),
+    "wall": ("wall_seconds",),
+    "cpu": ("user_seconds", "system_seconds"),
+    "user_cpu": ("user_seconds",),
+    "system_cpu": ("system_seconds",),
+}
 
 
-_FIELDS = {key: field for key, _label, _unit, field in BUILTIN_METRICS}
+def run_value(run: Run, metric: str) -> float | None:
+    """One metric of one run: a built-in from its columns, else what the command printed."""
+    fields = _RUN_FIELDS.get(metric)
+    if fields:
+        values = [getattr(run, f) for f in fields]
+        return None if any(v is None for v in values) else float(sum(values))
+    value = run.metrics.get(metric, [None])[0]
+    return None if value is None else float(value)
 
 
 def run_values(runs, metric: str, side: str) -> list[float]:
     """One metric's values over the measured (not warm-up), finished runs of one side."""
-    field = _FIELDS.get(metric)
     values = []
     for run in runs:
         if run.side != side or run.warmup or run.status != RunStatus.DONE:
             continue
-        value = getattr(run, field) if field else run.metrics.get(metric, [None])[0]
+        value = run_value(run, metric)
         if value is not None:
-            values.append(float(value))
+            values.append(value)
     return values
 
 
-def compare_runs(runs: list[Run], *, calibrated: dict | None = None) -> list[stats.Comparison]:
-    """One comparison per metric: the built-in ones, then those the command printed."""
+def measured_metrics(runs: list[Run], policy: metrics.Policy) -> list[metrics.Metric]:
+    """The metrics these runs measured, as the policy judges them: built-ins first."""
+    found = list(policy.builtin())
+    custom: dict[str, tuple[str, metrics.Direction | None]] = {}
+    for run in runs:
+        if run.status == RunStatus.DONE and not run.warmup:
+            for name, stored in run.metrics.items():
+                if name not in custom:
+                    custom[name] = metrics.split_declared_unit(stored[1] if len(stored) > 1 else "")
+    builtin_keys = {m.key for m in found}
+    for name in sorted(set(custom) - builtin_keys):
+        unit, declared = custom[name]
+        found.append(policy.metric(name, unit=unit, declared=declared))
+    return found
+
+
+def design_of(measurement: Measurement) -> dict:
+    """planned/block/maximum runs per side; measurements from before adaptive runs had none."""
+    planned = sum(1 for r in measurement.runs.all() if not r.warmup) // 2
+    return {"planned": planned, "block": 0, "maximum": planned} | (measurement.design or {})
+
+
+def compare_runs(
+    runs: list[Run],
+    *,
+    policy: metrics.Policy | None = None,
+    calibrated: dict | None = None,
+    alpha: float = stats.ALPHA,
+) -> list[stats.Comparison]:
+    """One comparison per metric, in the policy's direction, at the look's level `alpha`."""
+    policy = policy or metrics.Policy(kind=metrics.DEFAULT_KIND, overrides={})
     measured = [r for r in runs if not r.warmup]
     failed = sum(r.status != RunStatus.DONE for r in measured)
-    units = {key: unit for key, _label, unit, _field in BUILTIN_METRICS}
-    custom = {}
-    for run in measured:
-        if run.status == RunStatus.DONE:
-            for name, (_value, unit) in run.metrics.items():
-                custom.setdefault(name, unit)
-    units.update((name, unit) for name, unit in custom.items() if name not in units)
-    metrics = [key for key, *_ in BUILTIN_METRICS] + sorted(set(custom) - set(_FIELDS))
     return [
         stats.compare(
-            run_values(runs, metric, Side.BEFORE),
-            run_values(runs, metric, Side.AFTER),
-            metric=metric,
-            unit=units[metric],
-            # Throughput-like units ("req/s") improve upwards; everything else downwards.
-            lower_is_better=not units[metric].endswith("/s"),
+            run_values(runs, metric.key, Side.BEFORE),
+            run_values(runs, metric.key, Side.AFTER),
+            metric=metric.key,
+            unit=metric.unit,
+            label=metric.label,
+            lower_is_better=metric.lower_is_better,
+            alpha=alpha,
             failed_runs=failed,
-            calibrated_noise=(calibrated or {}).get(metric, {}).get("noise"),
+            calibrated_noise=(calibrated or {}).get(metric.key, {}).get("noise"),
         )
-        for metric in metrics
+        for metric in measured_metrics(runs, policy)
     ]
+
+
+def judge(
+    measurement: Measurement, runs: list[Run]
+) -> tuple[list[stats.Comparison], list[dict], dict]:
+    """The comparisons of a measurement's runs so far, as stored results, and the look."""
+    profile = measurement.profile
+    policy = metrics.policy_of(profile)
+    design = design_of(measurement)
+    n = min(
+        sum(1 for r in runs if not r.warmup and r.side == side)
+        for side in (Side.BEFORE, Side.AFTER)
+    )
+    alpha = stats.look_alpha(n, **design)
+    comparisons = compare_runs(
+        runs,
+        policy=policy,
+        calibrated=None if measurement.kind == MeasurementKind.CALIBRATE else profile.resolution,
+        alpha=alpha,
+    )
+    by_key = {m.key: m for m in measured_metrics(runs, policy)}
+    results = []
+    for c in comparisons:
+        metric = by_key[c.metric]
+        result = c.as_dict() | {
+            "label": metric.label,
+            "role": metric.role.value,
+            "smallest_effect_pct": metric.smallest_effect_pct,
+            "alpha": alpha,
+            "max_noise_pct": stats.MAX_NOISE_PCT,
+        }
+        result["undecided"] = metrics.undecided(result, metric)
+        results.append(result)
+    return comparisons, results, {"runs_per_side": n, "alpha": alpha, **design}
+
+
+def measurement_extend(*, measurement: Measurement) -> bool:
+    """Add a block of interleaved runs when a gating metric is undecided; True when added.
+
+    Called by the worker holding the measurement once every planned run is done. Nothing is
+    added past the design's maximum, for a calibration, or when no gating metric is undecided.
+    """
+    with transaction.atomic():
+        locked = (
+            Measurement.objects.select_for_update(of=("self",))
+            .select_related("profile")
+            .get(pk=measurement.pk)
+        )
+        if locked.status != MeasurementStatus.RUNNING or locked.worker != measurement.worker:
+            return False
+        if locked.kind != MeasurementKind.COMPARE:
+            return False
+        runs = list(locked.runs.all())
+        if any(r.status == RunStatus.PENDING for r in runs):
+            return True  # a block added before a redelivery: run it first
+        _comparisons, results, look = judge(locked, runs)
+        n, maximum, block = look["runs_per_side"], look["maximum"], look["block"]
+        if n >= maximum or block <= 0:
+            return False
+        undecided = [r for r in results if r["undecided"]]
+        if not undecided:
+            return False
+        adding = min(block, maximum - n)
+        why = "; ".join(f"{r['label']} undecided ({r['undecided']})" for r in undecided)
+        sentence = f"{why} at {n} runs: adding {adding}"
+        first = max(r.sequence for r in runs) + 1
+        sides = plan_sides(runs_per_side=adding, warmups=0, seed=locked.pk * 1000 + first)
+        Run.objects.bulk_create(
+            Run(measurement=locked, sequence=first + i, side=side, warmup=False)
+            for i, (side, _warmup) in enumerate(sides)
+        )
+        locked.runs_planned = len(runs) + len(sides)
+        locked.extensions = [*locked.extensions, sentence]
+        locked.phase = sentence[:100]
+        locked.save(update_fields=["runs_planned", "extensions", "phase"])
+        audit_record(
+            actor=None,
+            action="extend",
+            obj=locked.change or locked.profile,
+            after={"measurement": locked.pk, "why": sentence[:500]},
+        )
+    measurement.worker = locked.worker
+    return True
 
 
 @transaction.atomic
@@ -396,13 +572,9 @@ def measurement_finish(*, measurement: Measurement) -> None:
     if locked.status != MeasurementStatus.RUNNING or locked.worker != measurement.worker:
         return
     profile = locked.profile
-    comparisons = compare_runs(
-        list(locked.runs.all()),
-        calibrated=None if locked.kind == MeasurementKind.CALIBRATE else profile.resolution,
-    )
-    locked.results = [c.as_dict() for c in comparisons]
+    comparisons, locked.results, _look = judge(locked, list(locked.runs.all()))
     if locked.change is not None:
-        expectation = stats.parse_expectation(locked.change.expected_result)
+        expectation = expectation_of(locked.change.expected_result, metrics.policy_of(profile))
         if expectation is not None:
             match = next((c for c in comparisons if c.metric == expectation.metric), None)
             locked.expectation = stats.check_expectation(expectation, match)

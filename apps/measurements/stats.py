@@ -25,6 +25,11 @@ on same-distribution samples at 10 runs a side they give about 1 % false verdict
 (the target is at most 1 in 20), and they catch a 256 KiB peak-RSS shift under 67 kB noise in
 every simulated measurement (target 19 in 20).
 
+Adaptive run counts look at the verdicts more than once; each look tests at its share of alpha
+under a group-sequential design (Lan-DeMets alpha spending, Pocock-type function), see
+`nominal_alphas`. Which metric is judged how (direction, role, smallest effect that matters)
+is the profile's metric policy, `apps.measurements.metrics`.
+
 Expected results use a deliberately small grammar, see `parse_expectation`.
 """
 
@@ -41,7 +46,10 @@ from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
+from scipy import integrate, optimize
 from scipy import stats as sps
+
+from . import metrics as metric_vocabulary
 
 # Per metric, not per measurement: a measurement judges four or more metrics, so 5 % per metric
 # would flag one in five A/A checks. 1 % keeps A/A noise well under one false verdict in twenty
@@ -85,42 +93,6 @@ _MAX_PAIRS = 4_000_000
 # permutation enumeration (also exact, and correct for ties) when that is cheap.
 _EXACT_MAX_PAIRS = 10_000
 _PERMUTATION_MAX = 1_000
-
-METRIC_ALIASES: dict[str, str] = {
-    "peak_rss": "peak_rss",
-    "rss": "peak_rss",
-    "peak_memory": "peak_rss",
-    "memory": "peak_rss",
-    "max_rss": "peak_rss",
-    "maxrss": "peak_rss",
-    "peak_resident_set_size": "peak_rss",
-    "wall": "wall",
-    "wall_time": "wall",
-    "wall_clock": "wall",
-    "wall_clock_time": "wall",
-    "elapsed": "wall",
-    "elapsed_time": "wall",
-    "duration": "wall",
-    "runtime": "wall",
-    "run_time": "wall",
-    "user_cpu": "user_cpu",
-    "user_cpu_time": "user_cpu",
-    "user_time": "user_cpu",
-    "cpu_user": "user_cpu",
-    "system_cpu": "system_cpu",
-    "system_cpu_time": "system_cpu",
-    "system_time": "system_cpu",
-    "sys_cpu": "system_cpu",
-    "sys_time": "system_cpu",
-    "cpu_system": "system_cpu",
-}
-
-METRIC_LABELS: dict[str, str] = {
-    "peak_rss": "peak RSS",
-    "wall": "wall time",
-    "user_cpu": "user CPU time",
-    "system_cpu": "system CPU time",
-}
 
 
 class Verdict(StrEnum):
@@ -172,9 +144,8 @@ class Comparison:
 
 
 def canonical_metric(name: str) -> str:
-    """A metric's storage key: aliases mapped, anything else lowercase_with_underscores."""
-    key = re.sub(r"[^0-9a-z]+", "_", unicodedata.normalize("NFKC", name).casefold()).strip("_")
-    return METRIC_ALIASES.get(key, key)
+    """A metric's storage key: aliases and labels mapped, else lowercase_with_underscores."""
+    return metric_vocabulary.canonical_key(name)
 
 
 def noise_floor(
@@ -242,6 +213,7 @@ def compare(
     failed_runs: int = 0,
     calibrated_noise: float | None = None,
     max_noise_pct: float | None = MAX_NOISE_PCT,
+    label: str | None = None,
 ) -> Comparison:
     """Judge one metric from the successful runs of each side.
 
@@ -256,7 +228,7 @@ def compare(
     y = np.asarray(after, dtype=float)
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError(f"{metric}: samples must be finite numbers")
-    label = METRIC_LABELS.get(metric, metric.replace("_", " "))
+    label = label or metric_vocabulary.label_of(metric)
     n_x, n_y = len(x), len(y)
     fields: dict[str, Any] = {
         "metric": metric,
@@ -277,6 +249,11 @@ def compare(
     median_x = float(np.median(x))
     median_y = float(np.median(y))
     change, ci = _hodges_lehmann(x, y)
+    if ci is not None and x.min() >= 0 and y.min() >= 0:
+        # A quantity that cannot be negative (a time, a size) cannot fall by more than all of
+        # it: the interval's far end is clamped to what is possible.
+        change = max(change, -median_x)
+        ci = (max(ci[0], -median_x), max(ci[1], -median_x))
     p_value = _rank_test(x, y)
     noise = _pooled_noise(x, y)
     effective_noise = max(noise, calibrated_noise or 0.0)
@@ -344,7 +321,7 @@ def compare(
         return Comparison(
             **fields,
             verdict=Verdict.IMPROVED if improved else Verdict.REGRESSED,
-            reason=f"{label} {'fell' if change < 0 else 'rose'} {text.size(change)} {evidence}",
+            reason=f"{label} {'fell' if change < 0 else 'rose'} {text.signed(change)} {evidence}",
         )
 
     noise_pct = fields["noise_pct"]
@@ -447,8 +424,9 @@ def _format_p(p: float) -> str:
     return f"{p:.2g}" if p < 0.01 else f"{p:.2f}"
 
 
+# Binary prefixes, as everywhere in the product: a page is 4 KiB, and RSS moves in pages.
 _SCALES: dict[str, tuple[tuple[float, str], ...]] = {
-    "B": ((1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1.0, "B")),
+    "B": ((2.0**30, "GiB"), (2.0**20, "MiB"), (2.0**10, "KiB"), (1.0, "B")),
     "s": ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")),
 }
 _SCALES["bytes"] = _SCALES["B"]
@@ -506,6 +484,123 @@ def _sign(value: float) -> str:
 def _number(value: float) -> str:
     # Sub-percent RSS changes are the interesting ones; one decimal would print them as 0.1.
     return f"{value:.2f}" if value < 1 else f"{value:.1f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Adaptive run counts: a group-sequential design with alpha spending
+
+# Runs per side at which a measurement looks at its verdicts: the planned runs, then one more
+# block at a time up to the profile's maximum. More looks than this spend too little alpha each.
+MAX_LOOKS = 8
+# Grid points per look of the recursive integration: the nominal levels come out right to
+# about six digits (checked against scipy's multivariate normal CDF in the tests), in
+# milliseconds even at MAX_LOOKS.
+_GRID_POINTS = 801
+
+
+def look_sizes(*, planned: int, block: int, maximum: int) -> tuple[int, ...]:
+    """Runs per side at each look: ``planned``, ``planned + block``, ... capped at ``maximum``."""
+    sizes = [planned]
+    while sizes[-1] < maximum and block > 0 and len(sizes) < MAX_LOOKS:
+        sizes.append(min(sizes[-1] + block, maximum))
+    return tuple(sizes)
+
+
+def pocock_spending(t: float, alpha: float = ALPHA) -> float:
+    """Lan-DeMets Pocock-type alpha spending: the error allowed by information fraction ``t``."""
+    return alpha * math.log(1.0 + (math.e - 1.0) * min(max(t, 0.0), 1.0))
+
+
+@functools.lru_cache(maxsize=64)
+def nominal_alphas(sizes: tuple[int, ...], alpha: float = ALPHA) -> tuple[float, ...]:
+    """The two-sided level each look's test must reach so that all looks together err <= alpha.
+
+    Group-sequential design with **Lan-DeMets alpha spending, Pocock-type spending function**
+    ``alpha(t) = alpha * ln(1 + (e - 1) t)``, where ``t`` is the information fraction (runs
+    per side so far over the maximum). The boundary ``c_k`` of look k solves
+
+        P(|Z_1| < c_1, ..., |Z_{k-1}| < c_{k-1}, |Z_k| >= c_k) = alpha(t_k) - alpha(t_{k-1})
+
+    with the test statistics jointly normal, corr(Z_i, Z_j) = sqrt(t_i / t_j) (the canonical
+    joint distribution of a statistic computed on growing samples, which the rank test follows
+    asymptotically). The probabilities come from the recursive numerical integration of
+    Armitage, McPherson and Rowe (1969), as in gsDesign: the density of the score
+    ``S_k = Z_k sqrt(t_k)`` over the paths that never crossed is carried from look to look on
+    a grid (its increments are independent normals), and Brent's method finds each ``c_k``.
+    The nominal level is 2 (1 - Phi(c_k)).
+
+    Pocock-type rather than O'Brien-Fleming-type: O'Brien-Fleming spends almost nothing early
+    (about 3e-7 at a first look of 10 of 40 runs for alpha 0.01), below the smallest p-value an
+    exact rank test of 10 + 10 runs can reach (1.1e-5), so no planned-size measurement could
+    ever give a verdict. Pocock-type spends evenly: at 10/20/30/40 runs the levels are about
+    0.0036, 0.0033, 0.0032, 0.0031 for alpha 0.01. One look (no adaptive runs) gets alpha.
+    """
+    if not sizes:
+        return ()
+    fractions = np.asarray(sizes, dtype=float) / sizes[-1]
+    spent = [pocock_spending(t, alpha) for t in fractions]
+    norm = sps.norm
+    first = spent[0]
+    bound = float(norm.isf(first / 2.0))
+    levels = [first]
+    half = bound * math.sqrt(fractions[0])
+    grid = np.linspace(-half, half, _GRID_POINTS)
+    density = norm.pdf(grid, scale=math.sqrt(fractions[0]))
+    survive = 1.0 - first
+    for k in range(1, len(fractions)):
+        increment = spent[k] - spent[k - 1]
+        step = math.sqrt(fractions[k] - fractions[k - 1])
+        root = math.sqrt(fractions[k])
+
+        def stay(c: float, grid=grid, density=density, step=step, root=root) -> float:
+            # Paths inside so far that stay inside at this look: the normal increment keeps
+            # S_k within +-c sqrt(t_k), integrated over the surviving density.
+            inside = norm.cdf((c * root - grid) / step) - norm.cdf((-c * root - grid) / step)
+            return float(integrate.trapezoid(density * inside, grid))
+
+        bound = float(
+            optimize.brentq(
+                lambda c, before=survive, increment=increment, stay=stay: (
+                    before - stay(c) - increment
+                ),
+                0.5,
+                12.0,
+                xtol=1e-9,
+            )
+        )
+        survive = stay(bound)
+        half = bound * root
+        new_grid = np.linspace(-half, half, _GRID_POINTS)
+        kernel = norm.pdf((new_grid[:, None] - grid[None, :]) / step) / step
+        density = integrate.trapezoid(kernel * density[None, :], grid, axis=1)
+        grid = new_grid
+        levels.append(2.0 * float(norm.sf(bound)))
+    return tuple(levels)
+
+
+def look_alpha(n: int, *, planned: int, block: int, maximum: int, alpha: float = ALPHA) -> float:
+    """The nominal level of the look at ``n`` runs per side, under the profile's design."""
+    sizes = look_sizes(planned=planned, block=block, maximum=maximum)
+    if len(sizes) == 1:
+        return alpha
+    # The look just past the last one planned (a measurement that lost runs) uses the last level.
+    index = sum(1 for s in sizes if s <= n) - 1
+    return nominal_alphas(sizes, alpha)[max(index, 0)]
+
+
+def outliers(values: Sequence[float], *, k: float = 3.5, min_relative: float = 0.02) -> list[bool]:
+    """Which values lie more than ``k`` robust standard deviations (MAD) from their median, and
+    more than ``min_relative`` of it: peak RSS moves by whole pages, so its MAD can be a few
+    KiB and a run one arena larger is not an outlier worth a reviewer's look."""
+    v = np.asarray(values, dtype=float)
+    if len(v) < 3:
+        return [False] * len(v)
+    centre = float(np.median(v))
+    spread = float(np.median(np.abs(v - centre))) * _MAD_SCALE
+    if spread == 0:
+        return [False] * len(v)
+    limit = max(k * spread, min_relative * abs(centre))
+    return [bool(abs(x - centre) > limit) for x in v]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,3 +36,12 @@ def validate_env(value) -> None:
     for name, val in value.items():
         if not _ENV_NAME.match(name) or not isinstance(val, str) or "\x00" in val:
             raise ValidationError(f"{name!r}: names are letters, digits and _, values are strings.")
+
+
+def validate_metric_policy(value) -> None:
+    from .metrics import PolicyError, validate_policy
+
+    try:
+        validate_policy(value)
+    except PolicyError as exc:
+        raise ValidationError(str(exc)) from None

@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -10,7 +11,7 @@ from apps.core import work
 from apps.core.htmx import htmx_target
 
 from .models import Measurement, Profile
-from .selectors import measurement_display
+from .selectors import measurement_display, run_records, runs_csv
 from .services import measurement_calibrate, measurement_cancel, measurement_request
 
 
@@ -76,3 +77,13 @@ def profile_calibrate(request, pk: int):
         messages.error(request, f"Cannot calibrate: {' '.join(exc.messages)}")
         return redirect("projects:detail", slug=profile.project.slug)
     return redirect("measurements:detail", pk=measurement.pk)
+
+
+@login_required
+def measurement_runs_csv(request, pk: int):
+    measurement = get_object_or_404(Measurement.objects.select_related("profile"), pk=pk)
+    response = HttpResponse(
+        runs_csv(run_records(measurement)), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="measurement-{pk}-runs.csv"'
+    return response

@@ -3,10 +3,11 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from apps.accounts.permissions import AdminWrites
 from apps.core import work
 
-from .models import Project
-from .services import project_create, project_sync_request, project_update
+from .models import Environment, Project
+from .services import environment_save, project_create, project_sync_request, project_update
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -57,3 +58,32 @@ class ProjectViewSet(viewsets.ModelViewSet):
         if not sent.ok:
             return Response({"detail": work.BROKER_DOWN}, status=status.HTTP_202_ACCEPTED)
         return Response(status=status.HTTP_202_ACCEPTED)
+
+
+class EnvironmentSerializer(serializers.ModelSerializer):
+    """Where measurements run: each environment has its own worker queue."""
+
+    class Meta:
+        model = Environment
+        fields = ["id", "name", "description", "base_url", "config_files", "created", "updated"]
+        read_only_fields = ["created", "updated"]
+
+    def create(self, validated_data):
+        return environment_save(
+            actor=self.context["request"].user, environment=Environment(**validated_data)
+        )
+
+    def update(self, instance, validated_data):
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        return environment_save(actor=self.context["request"].user, environment=instance)
+
+
+class EnvironmentViewSet(viewsets.ModelViewSet):
+    """Environments. Everyone reads; admins register and edit them (audited), e.g. from CI."""
+
+    queryset = Environment.objects.all()
+    serializer_class = EnvironmentSerializer
+    permission_classes = [AdminWrites]
+    filterset_fields = ["name"]
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]

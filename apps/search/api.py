@@ -30,7 +30,9 @@ PARAMETERS = [
     OpenApiParameter("tag", str),
     OpenApiParameter("date_from", OpenApiTypes.DATE),
     OpenApiParameter("date_to", OpenApiTypes.DATE),
-    OpenApiParameter("gain_metric", str, description="Metric name, e.g. peak_rss."),
+    OpenApiParameter(
+        "gain_metric", str, description='A metric\'s label or key, e.g. "peak RSS" or cpu.'
+    ),
     OpenApiParameter("gain_min", float, description="Improved by at least this many percent."),
     OpenApiParameter("sort", str, enum=["relevance", "date", "gain"]),
     OpenApiParameter("page", int),

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 
 from apps.accounts.models import User
 from apps.changes.models import ChangeStatus
-from apps.measurements.stats import Verdict
+from apps.measurements.stats import Verdict, canonical_metric
 from apps.projects.models import Project
 
 from . import query
@@ -33,7 +33,12 @@ class SearchForm(forms.Form):
     tag = forms.CharField(required=False, max_length=50)
     date_from = forms.DateField(required=False, label="Filed from")
     date_to = forms.DateField(required=False, label="Filed until")
-    gain_metric = forms.CharField(required=False, max_length=100, label="Metric")
+    gain_metric = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Metric",
+        help_text="A label or key: peak RSS, wall time, CPU time, …",
+    )
     gain_min = forms.FloatField(
         required=False, min_value=-1000, max_value=1000, label="Gain at least (%)"
     )
@@ -56,9 +61,13 @@ class SearchForm(forms.Form):
 
     def clean_gain_metric(self):
         value = self.cleaned_data["gain_metric"].strip()
-        if value and not metric_known(value):
-            raise ValidationError(f"No measured change has a metric named {value!r}.")
-        return value
+        if not value:
+            return value
+        # People type labels ("peak RSS", "CPU time"); the index knows keys.
+        key = canonical_metric(value)
+        if not metric_known(key):
+            raise ValidationError(f"No measured change has a metric named “{value}”.")
+        return key
 
     def clean(self):
         data = super().clean()

@@ -11,6 +11,7 @@ from apps.checklists.services import (
     change_rollback,
     change_ship,
     checklist_item_tick,
+    ship_blockers,
     template_item_add,
     template_item_move,
     template_item_remove,
@@ -18,13 +19,51 @@ from apps.checklists.services import (
 from apps.core.audit import audit_history
 from apps.core.exceptions import Conflict
 from apps.measurements.models import Measurement, MeasurementStatus
+from apps.measurements.services import profile_save
 
 
 def items(change):
     return list(change.checklist.order_by("position"))
 
 
+def finished_measurement(change, results=None, **values):
+    """A finished before/after measurement of the change's current revisions, as a worker
+    leaves it (the verdicts themselves are tested in tests/measurements)."""
+    from apps.measurements.models import Profile
+    from apps.projects.models import Environment
+
+    environment, _ = Environment.objects.get_or_create(name="staging")
+    profile, _ = Profile.objects.get_or_create(
+        project=change.project, name="bench", defaults={"environment": environment, "argv": ["x"]}
+    )
+    improved = {
+        "metric": "peak_rss",
+        "unit": "bytes",
+        "lower_is_better": True,
+        "verdict": "improved",
+        "change_pct": -40.0,
+        "ci_low_pct": -45.0,
+        "ci_high_pct": -35.0,
+        "reason": "peak RSS fell 40 %",
+    }
+    return Measurement.objects.create(
+        **{
+            "change": change,
+            "profile": profile,
+            "status": MeasurementStatus.DONE,
+            "base_sha": change.base_sha,
+            "head_sha": change.head_sha,
+            "results": [improved] if results is None else results,
+            "config_at_start": "abc",
+            "config_at_end": "abc",
+            **values,
+        }
+    )
+
+
 def settle_all(actor, change):
+    if not change.measurements.exists():
+        finished_measurement(change)
     for item in items(change):
         if item.kind != ItemKind.TAG_RELEASE:
             checklist_item_tick(actor=actor, item=item, state="done", version=item.version)
@@ -89,32 +128,122 @@ def test_the_gate_says_exactly_why(reviewer, fix):
     messages = excinfo.value.messages
     assert messages[0] == "Cannot tag the release yet:"
     assert "“Run linting” is neither done nor skipped." in messages
-    assert len(messages) == 5
+    assert any(m.startswith("Not measured: measure the change") for m in messages)
+    assert len(messages) == 6
     fix.refresh_from_db()
     assert fix.status == ChangeStatus.DRAFT
 
 
 def test_a_regression_blocks_shipping(reviewer, fix):
-    from apps.measurements.models import Profile
-    from apps.projects.models import Environment
+    settle_all(reviewer, fix)
+    finished_measurement(
+        fix,
+        [
+            {
+                "metric": "cpu",
+                "unit": "s",
+                "lower_is_better": True,
+                "verdict": "regressed",
+                "change_pct": 12.0,
+                "ci_low_pct": 8.0,
+                "ci_high_pct": 16.0,
+            }
+        ],
+    )
+    with pytest.raises(ValidationError) as excinfo:
+        change_ship(actor=reviewer, change=fix)
+    latest = fix.measurements.order_by("-id").first()
+    assert (
+        f"CPU time regressed +12.0 % (95 % CI +8.0…+16.0 %) in measurement {latest.pk} (bench); "
+        "the smallest effect that matters is 5 %."
+    ) in excinfo.value.messages
+
+
+def test_only_gating_and_critical_metrics_block(admin, reviewer, fix):
+    """FIX-1's case: the user/system split moves by kernel ticks and only informs."""
+    settle_all(reviewer, fix)
+    regressed = {
+        "unit": "s",
+        "lower_is_better": True,
+        "verdict": "regressed",
+        "change_pct": 41.0,
+        "ci_low_pct": 30.0,
+        "ci_high_pct": 50.0,
+    }
+    finished_measurement(fix, [{**regressed, "metric": "user_cpu"}])
+    assert ship_blockers(fix) == []
+    # A gating metric regressed by less than its smallest effect that matters does not block.
+    small = {**regressed, "change_pct": 3.0, "ci_low_pct": 1.0, "ci_high_pct": 4.5}
+    finished_measurement(fix, [{**small, "metric": "wall"}])
+    assert ship_blockers(fix) == []
+    # Unless the profile makes it critical: then any significant regression blocks.
+    profile = fix.measurements.first().profile
+    profile.metric_policy = {"wall time": {"role": "critical"}}
+    profile_save(actor=admin, profile=profile)
+    assert profile.metric_policy == {"wall": {"role": "critical"}}, "stored by key"
+    assert ship_blockers(fix) == [
+        f"wall time regressed +3.0 % (95 % CI +1.0…+4.5 %) in measurement "
+        f"{fix.measurements.order_by('-id').first().pk} (bench); it is critical: any "
+        "regression blocks."
+    ]
+
+
+def test_a_never_measured_change_cannot_be_tagged(reviewer, fix):
+    for item in items(fix):
+        if item.kind not in (ItemKind.TAG_RELEASE, ItemKind.STAGING_CONFIG):
+            checklist_item_tick(actor=reviewer, item=item, state="done", version=item.version)
+    staging = next(i for i in items(fix) if i.kind == ItemKind.STAGING_CONFIG)
+    with pytest.raises(ValidationError, match="measure the change first"):
+        checklist_item_tick(actor=reviewer, item=staging, state="done", version=staging.version)
+    checklist_item_tick(
+        actor=reviewer, item=staging, state="skipped", version=staging.version, reason="no staging"
+    )
+    with pytest.raises(ValidationError) as excinfo:
+        change_ship(actor=reviewer, change=fix)
+    assert excinfo.value.messages == [
+        "Cannot tag the release yet:",
+        f"Not measured: measure the change at its current revisions "
+        f"({fix.base_sha[:10]} → {fix.head_sha[:10]}).",
+    ]
+
+
+def test_a_running_measurement_is_waited_for(reviewer, fix):
+    running = finished_measurement(fix, status=MeasurementStatus.RUNNING, results=[])
+    assert ship_blockers(fix)[-1] == (
+        f"Measurement {running.pk} of the current revisions is still running."
+    )
+
+
+def test_a_measurement_of_older_revisions_no_longer_counts(reviewer, engineer, fix, upstream):
+    from apps.changes.services import change_update
 
     settle_all(reviewer, fix)
-    profile = Profile.objects.create(
-        project=fix.project,
-        name="bench",
-        environment=Environment.objects.create(name="staging"),
-        argv=["true"],
-    )
-    Measurement.objects.create(
-        change=fix,
-        profile=profile,
-        status=MeasurementStatus.DONE,
-        base_sha=fix.base_sha,
-        head_sha=fix.head_sha,
-        results=[{"metric": "peak_rss", "verdict": "regressed"}],
-    )
-    with pytest.raises(ValidationError, match="peak_rss regressed"):
-        change_ship(actor=reviewer, change=fix)
+    old = fix.measurements.get()
+    assert ship_blockers(fix) == []
+    moved = change_update(actor=engineer, change=fix, head_revision="main")
+    assert moved.head_sha != old.head_sha
+    assert ship_blockers(moved) == [
+        f"Measurement {old.pk} measured older revisions "
+        f"({old.base_sha[:10]} → {old.head_sha[:10]}); measure the current ones "
+        f"({moved.base_sha[:10]} → {moved.head_sha[:10]}) again."
+    ]
+    with pytest.raises(ValidationError, match="measured older revisions"):
+        change_ship(actor=reviewer, change=moved)
+    finished_measurement(moved)
+    assert change_ship(actor=reviewer, change=moved).status == ChangeStatus.SHIPPED
+
+
+def test_no_override_is_offered_when_it_could_not_work(as_user, admin, fix):
+    from apps.changes.models import Change
+
+    page = as_user(admin).get(fix.get_absolute_url()).content.decode()
+    assert "Override and tag the release" in page
+    Change.objects.filter(pk=fix.pk).update(head_sha="")
+    fix.refresh_from_db()
+    page = as_user(admin).get(fix.get_absolute_url()).content.decode()
+    assert "Override and tag the release" not in page
+    with pytest.raises(ValidationError, match="No override can tag this release"):
+        change_ship(actor=admin, change=fix, override_reason="urgent")
 
 
 def test_ship_tags_the_after_revision_and_writes_final_notes(
@@ -163,6 +292,11 @@ def test_ship_tags_the_after_revision_and_writes_final_notes(
     assert "`app/cache.py`" in notes
     assert "python -m bench.cache" in notes
     assert "- [x] Run linting — rita" in notes
+    # Metrics by their labels, changes with their signs.
+    assert (
+        "| peak RSS | — | — | \u221240.0 % (95 % CI \u221245.0 … \u221235.0 %) | improved |"
+        in notes
+    )
     assert "Revert; the cache is unbounded again." in notes
     assert items(fix)[-1].state == ItemState.DONE
     with pytest.raises(ValidationError):
@@ -176,7 +310,7 @@ def test_admin_override_is_audited(admin, reviewer, fix):
     assert shipped.status == ChangeStatus.SHIPPED
     override = next(e for e in audit_history(fix) if e.action == "override")
     assert override.after["reason"] == "hotfix for the outage"
-    assert len(override.after["blockers"]) == 4
+    assert len(override.after["blockers"]) == 5
 
 
 def test_rollback_files_the_reverse_change(admin, engineer, fix):

@@ -3,6 +3,7 @@
 import pytest
 from playwright.sync_api import Page, expect
 
+from apps.core.audit import audit_history
 from apps.measurements.execution import execute
 from apps.measurements.models import Measurement
 
@@ -40,3 +41,55 @@ def test_measure_watch_the_verdict_arrive_and_tick_the_checklist(
     lint.get_by_role("button", name="Done").click()
     expect(lint).to_contain_text("done by erin")
     assert page.evaluate("window.__samePage") is True, "ticked in place, not by a reload"
+
+
+def test_the_demo_is_measured_and_ships_without_an_override(page: Page, engineer, reviewer):
+    """A fresh install's demo, as a new team first meets it: FIX-1 measures as a real memory
+    fix, and the release gate lets it through on the evidence, with no override."""
+    from apps.changes.models import Change
+    from apps.measurements.demo import seed_demo
+    from apps.projects.models import Project
+    from apps.projects.tasks import sync_project
+
+    seed_demo(owner=engineer)
+    sync_project(Project.objects.get(slug="demo").pk)
+    change = Change.objects.get(project__slug="demo")
+    change.refresh_from_db()
+    assert change.head_sha, "the demo's revisions resolve once the project is synced"
+
+    log_in(page, reviewer)
+    page.goto(change.get_absolute_url())
+    checklist = page.locator("#checklist")
+    expect(checklist).to_contain_text("Not measured: measure the change")
+    expect(checklist.get_by_role("button", name="Tag the release")).to_have_count(0)
+    page.get_by_role("button", name="Measure", exact=True).click()
+    execute(measurement_id=Measurement.objects.get().pk, worker="browser-test@host")
+
+    section = page.locator("section.measurement")
+    expect(section.locator(".verdict-improved").first).to_be_visible(timeout=30_000)
+    peak = section.locator("tr", has=page.get_by_role("rowheader", name="peak RSS"))
+    expect(peak).to_contain_text("improved")
+    expect(peak).to_contain_text("\u2212")  # a signed change, with a true minus
+    expect(peak).to_contain_text("MiB")
+    expect(section.locator("tr.reason-row").first).to_contain_text("peak RSS fell \u2212")
+    expect(section).to_contain_text("met")
+
+    page.reload()
+    # The demo's environment names no config files: the reviewer confirms the staging
+    # config, which needs the measurement of the current revisions just made.
+    for title in (
+        "Run linting",
+        "Run unit tests",
+        "Run one integration check",
+        "Verify staging config",
+    ):
+        item = page.locator("li.check-item", has_text=title)
+        item.get_by_role("button", name="Done").click()
+        expect(item).to_contain_text("done by rita")
+    page.reload()
+    expect(page.locator(".blockers")).to_have_count(0)
+    page.get_by_role("button", name="Tag the release").click()
+    expect(page.get_by_role("status")).to_contain_text(f"{change.number} shipped as")
+    change.refresh_from_db()
+    assert change.status == "shipped"
+    assert not [e for e in audit_history(change) if e.action == "override"]

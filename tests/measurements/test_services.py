@@ -111,7 +111,7 @@ def test_measure_in_process(engineer, demo_change, profile, settings):
     assert verdicts["peak_rss"] == "improved"
     # The METRIC line the demo prints is compared like the built-in metrics.
     assert verdicts["bytes_served"] == "no detectable change"
-    assert list(verdicts)[:4] == ["peak_rss", "wall", "user_cpu", "system_cpu"]
+    assert list(verdicts)[:5] == ["peak_rss", "wall", "cpu", "user_cpu", "system_cpu"]
     assert measurement.expectation == "met"
     assert {r.status for r in measurement.runs.all()} == {RunStatus.DONE}
     demo_change.refresh_from_db()

@@ -67,7 +67,7 @@ def test_clear_improvement():
     assert result.ci_low_pct < result.change_pct < result.ci_high_pct < 0
     assert result.p_value < stats.ALPHA
     assert abs(result.change) >= result.floor
-    assert result.reason.startswith("peak RSS fell 12.")
+    assert result.reason.startswith("peak RSS fell \u221212.")
     assert f"(95 % CI {MINUS}12." in result.reason
     assert "%), p = " in result.reason
 
@@ -104,7 +104,7 @@ def test_tiny_shift_reports_resolution():
         smallest_detectable(result.noise, RUNS, reference=result.median_before)
     )
     assert 60e3 < result.resolution < 250e3
-    assert f"kB at {RUNS} runs)" in result.reason
+    assert f"KiB at {RUNS} runs)" in result.reason
 
 
 def test_significant_shift_below_the_floor_is_no_change():
@@ -128,7 +128,7 @@ def test_minimum_effect_binds_when_there_is_no_noise():
     counted = compare(before, after, metric="db_queries", unit="queries")
     assert counted.verdict is Verdict.IMPROVED
     assert counted.noise == 0
-    assert counted.reason.startswith("db queries fell 0.10 %")
+    assert counted.reason.startswith("db queries fell \u22120.10 %")
 
     strict = compare(before, after, metric="db_queries", unit="queries", min_effect_pct=1.0)
     assert strict.verdict is Verdict.NO_CHANGE
@@ -220,7 +220,7 @@ def test_percentages_are_absent_around_a_zero_median():
 
     assert result.verdict is Verdict.REGRESSED
     assert result.change_pct is None and result.noise_pct is None
-    assert result.reason == "errors rose by 1 errors (95 % CI +1 errors … +1 errors), p = 1.6e-05"
+    assert result.reason == "errors rose +1 errors (95 % CI +1 errors … +1 errors), p = 1.6e-05"
 
 
 def test_as_dict_is_plain_json():

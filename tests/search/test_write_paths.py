@@ -9,6 +9,7 @@ from apps.changes.services import change_refresh_revisions, change_update
 from apps.measurements.models import Measurement, MeasurementStatus, Profile, Run, RunStatus, Side
 from apps.measurements.services import measurement_finish
 from apps.projects.models import Environment
+from apps.search.forms import SearchForm
 from apps.search.services import changes_import
 
 
@@ -157,6 +158,11 @@ def test_worker_verdicts_reach_the_index(running_measurement, found):
     assert found(gain_metric="peak_rss", gain_min=20.5) == []
     assert found(gain_min=19.5) == [change.pk]
     assert found(gain_min=20.5) == []
+    # People filter by the label they read on the page.
+    form = SearchForm({"gain_metric": "Peak RSS", "gain_min": "15"})
+    assert form.is_valid(), form.errors
+    assert form.params().gain_metric == "peak_rss"
+    assert found(gain_metric=form.params().gain_metric, gain_min=15) == [change.pk]
     assert found(q="walrus", verdict="regressed") == []
 
 

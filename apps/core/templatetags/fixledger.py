@@ -2,6 +2,8 @@ from datetime import datetime
 
 from django import template
 
+from apps.core.units import format_bytes
+
 register = template.Library()
 
 
@@ -24,10 +26,11 @@ def pvalue(value) -> str:
 
 @register.filter
 def signed_size(value: int) -> str:
-    """A byte difference, with its sign: -57.2 MB, 1.5 kB."""
-    sign = "\u2212" if value < 0 else ""  # a true minus sign lines up with the digits
-    size = abs(value)
-    for unit, scale in (("MB", 1_000_000), ("kB", 1_000)):
-        if size >= scale:
-            return f"{sign}{size / scale:.1f} {unit}"
-    return f"{sign}{size} B"
+    """A byte difference with its sign: \u221257.2 MiB, +1.5 KiB."""
+    return format_bytes(value, signed=True)
+
+
+@register.filter
+def binary_size(value: int) -> str:
+    """A size with binary prefixes: 57.2 MiB."""
+    return format_bytes(value)
