@@ -86,6 +86,7 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
 
     queryset = Profile.objects.select_related("project", "environment")
     serializer_class = ProfileSerializer
+    throttle_scope = {"calibrate": "measure"}
     filterset_fields = ["project__slug"]
 
     @extend_schema(request=CalibrateSerializer, responses={201: MeasurementSerializer})
@@ -108,6 +109,7 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
 
     queryset = Measurement.objects.select_related("change", "profile")
     serializer_class = MeasurementSerializer
+    throttle_scope = {"create": "measure"}
     filterset_fields = ["status", "profile", "kind"]
 
     @extend_schema(request=MeasureSerializer, responses={201: MeasurementSerializer})
