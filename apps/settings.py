@@ -250,7 +250,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
     # Per user, on the endpoints that cost the most (views name their scope).
     "DEFAULT_THROTTLE_CLASSES": ["apps.core.limits.ScopedThrottle"],
@@ -266,6 +266,9 @@ REST_FRAMEWORK = {
 }
 # An export streams at most this many changes, newest filed first, and says when it stopped.
 EXPORT_MAX_CHANGES = env_int("EXPORT_MAX_CHANGES", 100_000)
+# Exports one web process runs at once; more get 429. Below WEB_THREADS, so that long exports
+# never hold every thread of a process while other requests wait.
+EXPORT_CONCURRENCY = env_int("EXPORT_CONCURRENCY", 2)
 SPECTACULAR_SETTINGS = {
     "TITLE": "fixledger API",
     "DESCRIPTION": "Changes, projects and their evidence. Authenticate with "

@@ -3,11 +3,13 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from apps.core.api import StrictStrings
+
 from .models import Project
 from .services import project_create, project_sync_request, project_update
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+class ProjectSerializer(StrictStrings, serializers.ModelSerializer):
     """A project and the state of its repository clone. Admins register and edit projects."""
 
     class Meta:

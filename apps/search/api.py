@@ -1,4 +1,5 @@
 import json
+import threading
 from collections.abc import Iterator
 from itertools import islice
 
@@ -8,7 +9,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
@@ -144,12 +145,55 @@ class SearchExportView(APIView):
         limit = settings.EXPORT_MAX_CHANGES
         # One more than the limit, to learn whether the export was cut.
         changes = matching_changes(form.params(), limit=limit + 1)
-        response = StreamingHttpResponse(
+        _take_export_slot()
+        response = _ExportResponse(
             _export_json(changes, limit, request), content_type="application/json"
         )
         response["Content-Disposition"] = 'attachment; filename="changes.json"'
         response["X-Export-Limit"] = str(limit)
         return response
+
+
+# Exports running in this process. A long export holds one of the process's threads; capped,
+# they always leave threads free for everything else (pages, the API, health checks).
+_exports_running = 0
+_exports_lock = threading.Lock()
+# What a refused export is told to wait: about what one export of the limit takes.
+EXPORT_RETRY_SECONDS = 30
+
+
+def _take_export_slot() -> None:
+    """Count one more export in this process, or answer 429 when EXPORT_CONCURRENCY run."""
+    global _exports_running
+    with _exports_lock:
+        if _exports_running >= settings.EXPORT_CONCURRENCY:
+            raise Throttled(
+                wait=EXPORT_RETRY_SECONDS,
+                detail="Other exports are running on this server.",
+            )
+        _exports_running += 1
+
+
+def _release_export_slot() -> None:
+    global _exports_running
+    with _exports_lock:
+        _exports_running -= 1
+
+
+class _ExportResponse(StreamingHttpResponse):
+    """Holds its export slot until the server has sent (or given up sending) the body."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._holds_slot = True
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            if self._holds_slot:
+                self._holds_slot = False
+                _release_export_slot()
 
 
 def _export_json(changes: Iterator[Change], limit: int, request) -> Iterator[bytes]:

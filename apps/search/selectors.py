@@ -223,10 +223,14 @@ def matching_changes(params: SearchParams, *, limit: int, chunk: int = 500) -> I
     """At most `limit` changes matching `params` (for exports), newest filed first.
 
     Read a page of `chunk` at a time, each page below the last one's oldest id, so memory stays
-    the same however many match.
+    the same however many match. The query is parsed now (a syntax error raises here); the
+    pages are read as the result is iterated.
     """
     parsed = q.parse(params.q)
-    criteria = criteria_of(params, parsed)
+    return _pages(parsed, criteria_of(params, parsed), limit, chunk)
+
+
+def _pages(parsed: q.ParsedQuery, criteria: Criteria, limit: int, chunk: int) -> Iterator[Change]:
     backend = get_backend()
     left = limit
     while left > 0:

@@ -79,3 +79,22 @@ def test_depth_is_measured_without_recursion():
     assert not safejson.depth_within({"a": [1, {"b": []}]}, limit=3)
     with pytest.raises(safejson.JSONTooDeep):
         safejson.loads(nested(200_000))
+
+
+def test_too_many_form_fields_is_a_json_400(api_as, engineer, project):
+    body = "&".join(f"f{i}=x" for i in range(1_500))
+
+    response = api_as(engineer).post(
+        "/api/changes/", data=body, content_type="application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code == 400
+    assert "exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS" in response.json()["detail"]
+    assert Change.objects.count() == 0
+
+
+def test_an_unknown_api_path_is_a_json_404(api_as, viewer):
+    response = api_as(viewer).get("/api/changes/a%2Fb/checklist/")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}

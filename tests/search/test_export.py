@@ -51,6 +51,36 @@ def test_an_export_stops_at_the_limit_and_says_so(api_as, viewer, engineer, proj
     assert read(api_as(viewer).get("/api/search/export/"))["truncated"] is False
 
 
+def status_of(response) -> int:
+    # A streamed body is read to its end, so the export's slot is given back.
+    if response.streaming:
+        read(response)
+    return response.status_code
+
+
+def test_a_query_error_is_a_400_before_anything_streams(api_as, viewer):
+    response = api_as(viewer).get("/api/search/export/", {"q": '"unclosed'})
+
+    assert response.status_code == 400
+    assert response.json()["q"][0]["message"] == 'A quote is not closed: phrases go between two ".'
+
+
+def test_exports_past_the_concurrency_cap_wait_their_turn(api_as, viewer, settings):
+    settings.EXPORT_CONCURRENCY = 1
+    api = api_as(viewer)
+
+    running = api.get("/api/search/export/")
+    refused = api.get("/api/search/export/")
+    assert (running.status_code, refused.status_code) == (200, 429)
+    assert refused["Retry-After"] == "30"
+    assert refused.json() == {
+        "detail": "Other exports are running on this server. Expected available in 30 seconds."
+    }
+
+    read(running)  # sent to the end: the slot is free again
+    assert status_of(api.get("/api/search/export/")) == 200
+
+
 def test_an_empty_export_is_valid_json(api_as, viewer):
     assert read(api_as(viewer).get("/api/search/export/", {"q": "nothing"})) == {
         "results": [],
@@ -88,7 +118,7 @@ def test_exports_are_throttled_per_user_with_retry_after(api_as, viewer, setting
     }
     vera, other = api_as(viewer), api_as(UserFactory(username="otto", role="viewer"))
 
-    answers = [vera.get("/api/search/export/").status_code for _ in range(3)]
+    answers = [status_of(vera.get("/api/search/export/")) for _ in range(3)]
     refused = vera.get("/api/search/export/")
 
     assert answers == [200, 200, 429]
@@ -96,7 +126,7 @@ def test_exports_are_throttled_per_user_with_retry_after(api_as, viewer, setting
     assert 3500 <= int(refused["Retry-After"]) <= 3600
     assert "throttled" in refused.json()["detail"].lower()
     # Another user has an allowance of their own, and cheap reads are not throttled at all.
-    assert other.get("/api/search/export/").status_code == 200
+    assert status_of(other.get("/api/search/export/")) == 200
     assert all(vera.get("/api/changes/").status_code == 200 for _ in range(5))
 
 
