@@ -36,7 +36,7 @@ class Pagination(PageNumberPagination):
             size = 0
         if not 1 <= size <= self.max_page_size:
             raise serializers.ValidationError(
-                {self.page_size_query_param: f"A whole number from 1 to {self.max_page_size}."}
+                {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]}
             )
         return size
 

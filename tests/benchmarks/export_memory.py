@@ -12,6 +12,7 @@ viewer run CONCURRENCY unfiltered exports at once. Printed:
    the same requests before them.
 
     .venv/bin/python tests/benchmarks/export_memory.py              # SQLite
+    .venv/bin/python tests/benchmarks/export_memory.py --export-concurrency 4   # all 8 stream
     .venv/bin/python tests/benchmarks/export_memory.py \\
         --database postgres://postgres@127.0.0.1:5432/fixledger_bench   # dropped and re-created
 """
@@ -117,6 +118,13 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--database", default="", help="A PostgreSQL URL (else SQLite).")
+    parser.add_argument(
+        "--export-concurrency",
+        type=int,
+        default=None,
+        help="EXPORT_CONCURRENCY for the server (default: the setting's default); 4 lets all "
+        "8 exports stream at once, 4 per worker, to see memory with every thread exporting.",
+    )
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="fixledger-export-bench-"))
@@ -130,6 +138,8 @@ def main() -> None:
         WEB_TIMEOUT="600",
         LOG_LEVEL="WARNING",
     )
+    if args.export_concurrency is not None:
+        env["EXPORT_CONCURRENCY"] = str(args.export_concurrency)
     if args.database:
         recreate_postgres(args.database)
         env["DATABASE_URL"] = args.database
@@ -210,7 +220,11 @@ def main() -> None:
     def mb(values: list[float]) -> str:
         return ", ".join(f"{v:.0f}" for v in values) + " MB"
 
-    print(f"gunicorn workers' RSS (2 workers x 4 threads), {args.concurrency} concurrent exports:")
+    cap = env.get("EXPORT_CONCURRENCY", "default")
+    print(
+        f"gunicorn workers' RSS (2 workers x 4 threads), {args.concurrency} concurrent exports, "
+        f"EXPORT_CONCURRENCY={cap}:"
+    )
     print(f"  before (baseline)  {mb(before)}")
     print(f"  peak during        {mb(peak)}")
     print(f"  after              {mb(after)}")

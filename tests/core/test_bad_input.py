@@ -98,3 +98,36 @@ def test_an_unknown_api_path_is_a_json_404(api_as, viewer):
 
     assert response.status_code == 404
     assert response.json() == {"detail": "Not found."}
+
+
+@pytest.mark.parametrize("depth", [65, 5_000])
+def test_deep_json_in_an_admin_form_is_a_form_error(as_user, admin, project, depth):
+    from apps.measurements.models import Profile
+
+    response = as_user(admin).post(
+        "/admin/measurements/profile/add/",
+        {"project": project.pk, "name": "deep", "argv": nested(depth), "env": "{}"},
+    )
+
+    assert response.status_code == 200
+    assert "JSON nested deeper than 64 levels." in response.content.decode()
+    assert not Profile.objects.exists()
+
+
+def test_numbers_where_text_is_due_are_refused(api_as, engineer, project):
+    response = api_as(engineer).post(
+        "/api/changes/", {**NEW, "title": 12, "tags": ["memory", 7]}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"title": ["Not a valid string."], "tags": ["Not a valid string."]}
+    assert Change.objects.count() == 0
+
+
+@pytest.mark.parametrize(("size", "status"), [("abc", 400), ("0", 400), ("201", 400), ("", 200)])
+def test_a_page_size_is_honoured_or_refused_never_replaced(api_as, viewer, size, status):
+    response = api_as(viewer).get("/api/changes/", {"page_size": size})
+
+    assert response.status_code == status
+    if status == 400:
+        assert response.json() == {"page_size": ["A whole number from 1 to 200."]}
