@@ -1,5 +1,6 @@
 import json
 import threading
+import weakref
 from collections.abc import Iterator
 from itertools import islice
 
@@ -145,55 +146,46 @@ class SearchExportView(APIView):
         limit = settings.EXPORT_MAX_CHANGES
         # One more than the limit, to learn whether the export was cut.
         changes = matching_changes(form.params(), limit=limit + 1)
-        _take_export_slot()
         response = _ExportResponse(
             _export_json(changes, limit, request), content_type="application/json"
-        )
+        ).admit()
         response["Content-Disposition"] = 'attachment; filename="changes.json"'
         response["X-Export-Limit"] = str(limit)
         return response
 
 
 # Exports running in this process. A long export holds one of the process's threads; capped,
-# they always leave threads free for everything else (pages, the API, health checks).
-_exports_running = 0
+# they always leave threads free for everything else (pages, the API, health checks). Weak, so
+# a response dropped without being closed frees its slot too.
+_exports: "weakref.WeakSet[_ExportResponse]" = weakref.WeakSet()
 _exports_lock = threading.Lock()
 # What a refused export is told to wait: about what one export of the limit takes.
 EXPORT_RETRY_SECONDS = 30
 
 
-def _take_export_slot() -> None:
-    """Count one more export in this process, or answer 429 when EXPORT_CONCURRENCY run."""
-    global _exports_running
-    with _exports_lock:
-        if _exports_running >= settings.EXPORT_CONCURRENCY:
-            raise Throttled(
-                wait=EXPORT_RETRY_SECONDS,
-                detail="Other exports are running on this server.",
-            )
-        _exports_running += 1
-
-
-def _release_export_slot() -> None:
-    global _exports_running
-    with _exports_lock:
-        _exports_running -= 1
-
-
 class _ExportResponse(StreamingHttpResponse):
-    """Holds its export slot until the server has sent (or given up sending) the body."""
+    """Counts as a running export from `admit()` until the server closes it."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._holds_slot = True
+    def admit(self) -> "_ExportResponse":
+        """Count this export in, or answer 429 when EXPORT_CONCURRENCY already run."""
+        with _exports_lock:
+            full = len(_exports) >= settings.EXPORT_CONCURRENCY
+            if not full:
+                _exports.add(self)
+        if full:
+            # Dropped unsent: its generator never started, so it holds nothing. (close() would
+            # also end the request's database connections.)
+            raise Throttled(
+                wait=EXPORT_RETRY_SECONDS, detail="Other exports are running on this server."
+            )
+        return self
 
     def close(self):
         try:
             super().close()
         finally:
-            if self._holds_slot:
-                self._holds_slot = False
-                _release_export_slot()
+            with _exports_lock:
+                _exports.discard(self)
 
 
 def _export_json(changes: Iterator[Change], limit: int, request) -> Iterator[bytes]:
