@@ -51,10 +51,11 @@ class Pagination(PageNumberPagination):
 
 
 class StrictStrings:
-    """Serializer mixin: text fields take JSON strings only.
+    """Serializer mixin: text fields take JSON strings only, measured as sent.
 
-    REST framework quietly turns 12 into "12" for a text field, so a body the schema calls
-    invalid would be stored; here it is refused like any other wrong type.
+    REST framework quietly turns 12 into "12" for a text field, and trims whitespace before it
+    checks the length, so bodies the schema calls invalid would be stored; here they are
+    refused like any other wrong type or length.
     """
 
     def to_internal_value(self, data):
@@ -68,9 +69,12 @@ class StrictStrings:
                     field, values = field.child, value
                 else:
                     values = [value]
-                wrong = any(v is not None and not isinstance(v, str) for v in values)
-                if isinstance(field, serializers.CharField) and wrong:
+                if not isinstance(field, serializers.CharField):
+                    continue
+                if any(v is not None and not isinstance(v, str) for v in values):
                     errors[name] = ["Not a valid string."]
+                elif field.max_length and any(v and len(v) > field.max_length for v in values):
+                    errors[name] = [f"At most {field.max_length} characters."]
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)

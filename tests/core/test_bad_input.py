@@ -131,3 +131,15 @@ def test_a_page_size_is_honoured_or_refused_never_replaced(api_as, viewer, size,
     assert response.status_code == status
     if status == 400:
         assert response.json() == {"page_size": ["A whole number from 1 to 200."]}
+
+
+def test_text_is_measured_as_sent_not_after_trimming(api_as, engineer, change):
+    # "\x1e" counts as whitespace, so trimmed first it would pass as an empty revision.
+    response = api_as(engineer).patch(
+        f"/api/changes/{change.pk}/", {"base_revision": "\x1e" * 256}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"base_revision": ["At most 255 characters."]}
+    change.refresh_from_db()
+    assert change.base_revision == "main"
