@@ -2,21 +2,15 @@
 
 from collections.abc import Mapping
 
-from django.core.exceptions import (
-    RequestDataTooBig,
-    TooManyFieldsSent,
-    TooManyFilesSent,
-)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
 from django.views.defaults import bad_request, page_not_found
 from rest_framework import serializers
-from rest_framework.exceptions import APIException, ParseError
+from rest_framework.exceptions import APIException
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .exceptions import Conflict
-from .limits import PayloadTooLarge
 
 
 class Pagination(PageNumberPagination):
@@ -101,11 +95,6 @@ class ConflictError(APIException):
 
 
 def exception_handler(exc, context):
-    # Django's own limits, met while REST framework parses a form body, answered like the rest.
-    if isinstance(exc, RequestDataTooBig):
-        exc = PayloadTooLarge()
-    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
-        exc = ParseError(str(exc))
     # Services raise Django's ValidationError; the API answers it as a 400 like any other.
     if isinstance(exc, Conflict):
         exc = ConflictError(str(exc))

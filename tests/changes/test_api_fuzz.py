@@ -115,12 +115,6 @@ def flatmap_body(context, body):
     return _seeded_or_generated(context, body, "body")
 
 
-# Each coverage body variant comes once per media type the operation accepts. The form and
-# multipart copies differ from the JSON one only in the parser, which the random phase still
-# feeds, and would nearly triple the run time.
-_COVERAGE_SKIPS_MEDIA_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
-
-
 def _is_body_coverage(case) -> bool:
     meta = case.meta
     return (
@@ -165,8 +159,6 @@ FUZZ = settings(
 
 def _call_as(role, case, tokens) -> None:
     if _is_body_coverage(case):
-        if case.media_type in _COVERAGE_SKIPS_MEDIA_TYPES:
-            return
         _aim_coverage_case(case)
     case.call_and_validate(headers={"Authorization": tokens[role]})
 
