@@ -89,6 +89,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -207,8 +208,33 @@ CONTENT_SECURITY_POLICY = {
         "form-action": ["'self'"],
     }
 }
-# Oversized request bodies are refused with 400 before any view parses them.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 2 * 1024 * 1024)
+# One number bounds every request body, an imported file included: a larger one is refused with
+# 413 before any view reads it (apps.core.middleware.BodyLimitMiddleware). Django's own limits
+# follow it, and deploy/nginx.conf's client_max_body_size must equal it (tests/core/test_deploy.py).
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
+# An upload is read whole (imports parse it in one piece), so a temporary file would not save
+# memory; the body limit already bounds it.
+FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
+
+# --- Cache ---------------------------------------------------------------------------------
+# API throttles count requests here. Several web processes or hosts must share one cache (Redis
+# in production); the embedded default keeps counts per process.
+CACHE_URL = env_str("CACHE_URL")
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "fixledger",
+        }
+    }
+elif CACHE_URL:
+    raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL, not {CACHE_URL!r}")
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- REST API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -219,13 +245,29 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.Pagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON only: a form body cannot tell a number or a list from text, so what the schema calls
+    # invalid could not be refused. Anything else is a 415.
+    "DEFAULT_PARSER_CLASSES": ["apps.core.limits.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
+    # Per user, on the endpoints that cost the most (views name their scope).
+    "DEFAULT_THROTTLE_CLASSES": ["apps.core.limits.ScopedThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "export": env_str("THROTTLE_EXPORT_RATE", "30/hour"),
+        "search": env_str("THROTTLE_SEARCH_RATE", "120/minute"),
+        "measure": env_str("THROTTLE_MEASURE_RATE", "60/hour"),
+    },
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
 }
+# An export streams at most this many changes, newest filed first, and says when it stopped.
+EXPORT_MAX_CHANGES = env_int("EXPORT_MAX_CHANGES", 100_000)
+# Exports one web process runs at once; more get 429. Below WEB_THREADS, so that long exports
+# never hold every thread of a process while other requests wait.
+EXPORT_CONCURRENCY = env_int("EXPORT_CONCURRENCY", 2)
 SPECTACULAR_SETTINGS = {
     "TITLE": "fixledger API",
     "DESCRIPTION": "Changes, projects and their evidence. Authenticate with "

@@ -11,6 +11,9 @@ from apps.core import health
 from apps.measurements.api import MeasurementViewSet, ProfileViewSet
 from apps.projects.api import EnvironmentViewSet, ProjectViewSet
 
+handler400 = "apps.core.api.bad_request_view"
+handler404 = "apps.core.api.not_found"
+
 router = DefaultRouter()
 router.register("changes", ChangeViewSet, basename="change")
 router.register("projects", ProjectViewSet, basename="project")

@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, viewsets
 
 from apps.accounts.models import User
+from apps.core.api import StrictStrings
 from apps.projects.models import Project
 
 from . import selectors
@@ -37,7 +38,7 @@ class SlugRelatedField(serializers.SlugRelatedField):
         return found
 
 
-class ChangeSerializer(serializers.ModelSerializer):
+class ChangeSerializer(StrictStrings, serializers.ModelSerializer):
     """A change. Field names match the web form; validation happens in the service."""
 
     number = serializers.CharField(read_only=True, help_text="Human id, e.g. FIX-12.")

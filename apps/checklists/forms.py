@@ -2,6 +2,8 @@ import json
 
 from django import forms
 
+from apps.core import safejson
+
 from .models import ItemKind, TemplateItem
 
 
@@ -30,8 +32,8 @@ class TemplateItemForm(forms.ModelForm):
         if not text:
             return []
         try:
-            return json.loads(text)
-        except json.JSONDecodeError:
+            return safejson.loads(text)
+        except ValueError:
             raise forms.ValidationError(
                 'Write the command as a JSON list: ["make", "lint"].'
             ) from None

@@ -191,8 +191,13 @@ def can_tick(actor: User, change: Change, item: ChecklistItem | None = None) -> 
 
 
 def _locked_item(item: ChecklistItem, version: int | None) -> ChecklistItem:
+    # Without the version the caller saw, a write from a stale page would land unnoticed.
+    if version is None:
+        raise ValidationError(
+            {"version": "The item's version is missing; reload the page and try again."}
+        )
     locked = ChecklistItem.objects.select_for_update().select_related("change").get(pk=item.pk)
-    if version is not None and locked.version != version:
+    if locked.version != version:
         who = locked.actor_name or "a worker"
         raise Conflict(
             f"“{locked.title}” was changed by {who} meanwhile (it is now "

@@ -1,6 +1,10 @@
 """REST framework glue shared by every app's API."""
 
+from collections.abc import Mapping
+
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import JsonResponse
+from django.views.defaults import bad_request, page_not_found
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
 from rest_framework.pagination import PageNumberPagination
@@ -13,6 +17,76 @@ class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_page_size(self, request):
+        # Refused rather than quietly replaced by the default: the caller would think they got
+        # the page size they asked for.
+        raw = request.query_params.get(self.page_size_query_param)
+        if not raw:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            size = 0
+        if not 1 <= size <= self.max_page_size:
+            raise serializers.ValidationError(
+                {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]}
+            )
+        return size
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
+
+
+class StrictStrings:
+    """Serializer mixin: text fields take JSON strings only, measured as sent.
+
+    REST framework quietly turns 12 into "12" for a text field, and trims whitespace before it
+    checks the length, so bodies the schema calls invalid would be stored; here they are
+    refused like any other wrong type or length.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            errors = {}
+            for name, field in self.fields.items():
+                if field.read_only or name not in data:
+                    continue
+                value = data[name]
+                if isinstance(field, serializers.ListField) and isinstance(value, list):
+                    field, values = field.child, value
+                else:
+                    values = [value]
+                if not isinstance(field, serializers.CharField):
+                    continue
+                if any(v is not None and not isinstance(v, str) for v in values):
+                    errors[name] = ["Not a valid string."]
+                elif field.max_length and any(v and len(v) > field.max_length for v in values):
+                    errors[name] = [f"At most {field.max_length} characters."]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+# Django's error pages for pages; for API paths the same JSON body REST framework answers with.
+
+
+def not_found(request, exception):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
+
+
+def bad_request_view(request, exception):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return bad_request(request, exception)
 
 
 class ConflictError(APIException):

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from apps.core.admin import ReadOnlyAdmin
+from apps.core.forms import BOUNDED_JSON_FORMFIELDS
 
 from .models import Measurement, Profile, Run
 from .services import profile_save
@@ -20,6 +21,7 @@ class ProfileAdmin(admin.ModelAdmin):
     ]
     list_filter = ["project", "environment"]
     readonly_fields = ["resolution", "calibrated_at", "created", "updated"]
+    formfield_overrides = BOUNDED_JSON_FORMFIELDS
 
     def save_model(self, request, obj, form, change):
         profile_save(actor=request.user, profile=obj)

@@ -184,6 +184,7 @@ class ProfileViewSet(viewsets.ModelViewSet):
 
     queryset = Profile.objects.select_related("project", "environment")
     serializer_class = ProfileSerializer
+    throttle_scope = {"calibrate": "measure"}
     filterset_fields = ["project__slug"]
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
 
@@ -230,6 +231,7 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
 
     queryset = Measurement.objects.select_related("change", "profile")
     serializer_class = MeasurementSerializer
+    throttle_scope = {"create": "measure"}
     filterset_fields = ["status", "profile", "kind"]
 
     @extend_schema(

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from apps.core.admin import ReadOnlyAdmin
+from apps.core.forms import BOUNDED_JSON_FORMFIELDS
 
 from .models import Environment, Project, RepositoryJob
 from .services import AUDITED_FIELDS, environment_save, project_create, project_update
@@ -28,6 +29,7 @@ class ProjectAdmin(admin.ModelAdmin):
 @admin.register(Environment)
 class EnvironmentAdmin(admin.ModelAdmin):
     list_display = ["name", "description", "base_url"]
+    formfield_overrides = BOUNDED_JSON_FORMFIELDS
 
     def save_model(self, request, obj, form, change):
         environment_save(actor=request.user, environment=obj)

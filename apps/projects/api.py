@@ -5,12 +5,13 @@ from rest_framework.response import Response
 
 from apps.accounts.permissions import AdminWrites
 from apps.core import work
+from apps.core.api import StrictStrings
 
 from .models import Environment, Project
 from .services import environment_save, project_create, project_sync_request, project_update
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+class ProjectSerializer(StrictStrings, serializers.ModelSerializer):
     """A project and the state of its repository clone. Admins register and edit projects."""
 
     class Meta:

@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
@@ -6,12 +7,11 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from apps.core.admin import ReadOnlyAdmin
+from apps.core.limits import body_limit_text
 
 from .imports import ImportFileError, parse_file
 from .models import SearchEntry
 from .services import ImportRefused, changes_import
-
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
 
 class ImportForm(forms.Form):
@@ -42,8 +42,9 @@ class SearchEntryAdmin(ReadOnlyAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                if upload.size > MAX_UPLOAD_BYTES:
-                    raise ImportFileError("The file is larger than 200 MB.")
+                # The body limit already bounds it; this says so when the length was unknown.
+                if upload.size > settings.MAX_REQUEST_BYTES:
+                    raise ImportFileError(f"The file is larger than {body_limit_text()}.")
                 records = parse_file(upload.name, upload.read().decode("utf-8"))
                 created = changes_import(
                     actor=request.user,

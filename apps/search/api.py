@@ -1,14 +1,22 @@
-from django.http import Http404, HttpResponse
+import json
+import threading
+import weakref
+from collections.abc import Iterator
+from itertools import islice
+
+from django.conf import settings
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
 from apps.changes.api import ChangeSerializer
-from apps.changes.models import parse_change_number
+from apps.changes.models import Change, parse_change_number
 from apps.changes.selectors import change_list
 
 from .exports import change_to_markdown
@@ -61,6 +69,8 @@ class FacetSerializer(serializers.Serializer):
 class SearchView(APIView):
     """Search past changes: the same parameters as the /search/ page."""
 
+    throttle_scope = "search"
+
     @extend_schema(
         parameters=PARAMETERS,
         responses=inline_serializer(
@@ -111,16 +121,87 @@ class SearchView(APIView):
 
 
 class SearchExportView(APIView):
-    """Every change matching a search, as a JSON list in the import format."""
+    """Every change matching a search, newest filed first, in the import format.
 
-    @extend_schema(parameters=PARAMETERS, responses=ChangeSerializer(many=True))
+    Streamed as it is read, at most EXPORT_MAX_CHANGES of them (also in the `X-Export-Limit`
+    header); `truncated`, written last, says whether more matched.
+    """
+
+    throttle_scope = "export"
+
+    @extend_schema(
+        parameters=[p for p in PARAMETERS if p.name not in ("sort", "page")],
+        responses=inline_serializer(
+            "ChangeExport",
+            {
+                "results": ChangeSerializer(many=True),
+                "truncated": serializers.BooleanField(
+                    help_text="More changes match than `limit`; `results` holds the `limit` "
+                    "most recently filed."
+                ),
+                "limit": serializers.IntegerField(help_text="The most one export returns."),
+            },
+        ),
+    )
     def get(self, request):
         form = _form(request)
-        changes = matching_changes(form.params())
-        data = ChangeSerializer(changes, many=True, context={"request": request}).data
-        response = Response(data)
+        limit = settings.EXPORT_MAX_CHANGES
+        # One more than the limit, to learn whether the export was cut.
+        changes = matching_changes(form.params(), limit=limit + 1)
+        response = _ExportResponse(
+            _export_json(changes, limit, request), content_type="application/json"
+        ).admit()
         response["Content-Disposition"] = 'attachment; filename="changes.json"'
+        response["X-Export-Limit"] = str(limit)
         return response
+
+
+# Exports running in this process. A long export holds one of the process's threads; capped,
+# they always leave threads free for everything else (pages, the API, health checks). Weak, so
+# a response dropped without being closed frees its slot too.
+_exports: "weakref.WeakSet[_ExportResponse]" = weakref.WeakSet()
+_exports_lock = threading.Lock()
+# What a refused export is told to wait: about what one export of the limit takes.
+EXPORT_RETRY_SECONDS = 30
+
+
+class _ExportResponse(StreamingHttpResponse):
+    """Counts as a running export from `admit()` until the server closes it."""
+
+    def admit(self) -> "_ExportResponse":
+        """Count this export in, or answer 429 when EXPORT_CONCURRENCY already run."""
+        with _exports_lock:
+            full = len(_exports) >= settings.EXPORT_CONCURRENCY
+            if not full:
+                _exports.add(self)
+        if full:
+            # Dropped unsent: its generator never started, so it holds nothing. (close() would
+            # also end the request's database connections.)
+            raise Throttled(
+                wait=EXPORT_RETRY_SECONDS, detail="Other exports are running on this server."
+            )
+        return self
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            with _exports_lock:
+                _exports.discard(self)
+
+
+def _export_json(changes: Iterator[Change], limit: int, request) -> Iterator[bytes]:
+    context = {"request": request}
+    yield b'{"results": ['
+    written, truncated = 0, False
+    while batch := list(islice(changes, 200)):
+        if written + len(batch) > limit:
+            batch, truncated = batch[: limit - written], True
+        data = ChangeSerializer(batch, many=True, context=context).data
+        text = ",".join(json.dumps(item, cls=JSONEncoder, ensure_ascii=False) for item in data)
+        yield ("," if written and text else "").encode() + text.encode()
+        written += len(batch)
+    yield f'], "truncated": {json.dumps(truncated)}, "limit": {limit}}}'.encode()
 
 
 class ChangeExportView(APIView):

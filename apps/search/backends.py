@@ -39,6 +39,8 @@ class Criteria:
     # Checked on the row: the gain on `gain_metric` (or the best gain, without one) >= this.
     gain_min: float | None = None
     gain_metric: str = ""
+    # Only entries filed before this change: how an export walks every match a page at a time.
+    below_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,11 @@ class _Backend:
             return self.GAIN, [self.gain_key(c.gain_metric)]
         return "e.best_gain", []
 
-    def _row_checks(self, c: Criteria) -> tuple[list[str], list]:
+    def _row_checks(self, c: Criteria, id_column: str = "e.change_id") -> tuple[list[str], list]:
         where, params = [], []
+        if c.below_id is not None:
+            where.append(f"{id_column} < %s")
+            params.append(c.below_id)
         if c.created_from:
             where.append("e.created >= %s")
             params.append(self.adapt_datetime(c.created_from))
@@ -227,7 +232,11 @@ class SqliteBackend(_Backend):
     def window(self, parsed: q.ParsedQuery, criteria: Criteria, limit: int | None) -> list[Row]:
         positive, negative = self._match(parsed, criteria)
         gain, params_select = self._gain(criteria)
-        where, params_where = self._row_checks(criteria)
+        # On the FTS table's own rowid, FTS5 starts its walk below the bound instead of
+        # skipping every newer match first.
+        where, params_where = self._row_checks(
+            criteria, "search_fts.rowid" if positive else "e.change_id"
+        )
         if positive:
             expression = positive + "".join(f" NOT ({n})" for n in negative)
             score = f"-bm25(search_fts, {self.weights})" if parsed.groups else "NULL"

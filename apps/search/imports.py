@@ -7,6 +7,8 @@ import re
 
 from django.core.exceptions import ValidationError
 
+from apps.core import safejson
+
 MAX_RECORDS = 200_000
 
 # Headings (or bare lines) that open a section, and the field each one feeds.
@@ -49,8 +51,8 @@ class ImportFileError(ValueError):
 
 def parse_json(text: str) -> list[dict]:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = safejson.loads(text)
+    except (json.JSONDecodeError, safejson.JSONTooDeep) as exc:
         raise ImportFileError(f"Not valid JSON: {exc}") from exc
     if isinstance(data, dict):
         data = data.get("results", [data]) if "results" in data else [data]

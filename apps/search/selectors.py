@@ -2,7 +2,8 @@
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 
 from django.utils import timezone
@@ -218,13 +219,27 @@ def _lead(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
-def matching_changes(params: SearchParams) -> list[Change]:
-    """Every change matching `params` (for exports), newest filed first, unpaginated."""
+def matching_changes(params: SearchParams, *, limit: int, chunk: int = 500) -> Iterator[Change]:
+    """At most `limit` changes matching `params` (for exports), newest filed first.
+
+    Read a page of `chunk` at a time, each page below the last one's oldest id, so memory stays
+    the same however many match. The query is parsed now (a syntax error raises here); the
+    pages are read as the result is iterated.
+    """
     parsed = q.parse(params.q)
-    ids = [r.change_id for r in get_backend().window(parsed, criteria_of(params, parsed), None)]
-    changes = {}
-    for start in range(0, len(ids), 1000):
-        changes.update(
-            Change.objects.select_related("project", "owner").in_bulk(ids[start : start + 1000])
-        )
-    return [changes[pk] for pk in ids]
+    return _pages(parsed, criteria_of(params, parsed), limit, chunk)
+
+
+def _pages(parsed: q.ParsedQuery, criteria: Criteria, limit: int, chunk: int) -> Iterator[Change]:
+    backend = get_backend()
+    left = limit
+    while left > 0:
+        rows = backend.window(parsed, criteria, min(chunk, left))
+        if not rows:
+            return
+        ids = [r.change_id for r in rows]
+        changes = Change.objects.select_related("project", "owner").in_bulk(ids)
+        # A change deleted since the page was read is skipped, not an error.
+        yield from (changes[pk] for pk in ids if pk in changes)
+        left -= len(rows)
+        criteria = replace(criteria, below_id=ids[-1])

@@ -146,12 +146,13 @@ def test_malformed_json_is_a_400(api_as, engineer, project):
     assert Change.objects.count() == 0
 
 
-def test_oversized_body_is_a_400(api_as, engineer, project, settings):
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+def test_oversized_body_is_a_413(api_as, engineer, project, settings):
+    settings.MAX_REQUEST_BYTES = 10_000
     response = api_as(engineer).post(
         "/api/changes/", {**NEW, "reason": "x" * 20_000}, format="json"
     )
-    assert response.status_code == 400
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request body is larger than 10,000 bytes."}
     assert Change.objects.count() == 0
 
 

@@ -225,7 +225,24 @@ def test_nginx_body_limit_matches_max_request_bytes():
     assert size, "deploy/nginx.conf sets no client_max_body_size"
     # nginx's units are binary: 1m is 1024 * 1024 bytes.
     nginx_bytes = int(size[1]) * {"": 1, "k": 1024, "m": 1024 * 1024}[size[2]]
-    assert nginx_bytes == settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    assert nginx_bytes == settings.MAX_REQUEST_BYTES == 10 * 1024 * 1024
+    # Django's own limits follow the one setting.
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE == settings.MAX_REQUEST_BYTES
+    assert settings.FILE_UPLOAD_MAX_MEMORY_SIZE == settings.MAX_REQUEST_BYTES
+
+
+def test_gunicorn_and_nginx_refuse_the_same_headers():
+    namespace: dict = {}
+    exec((DEPLOY / "gunicorn.conf.py").read_text(), namespace)  # noqa: S102 - our own file
+    buffers = re.search(
+        r"large_client_header_buffers\s+(\d+)\s+(\d+)k;", (DEPLOY / "nginx.conf").read_text()
+    )
+    assert buffers, "deploy/nginx.conf sets no large_client_header_buffers"
+    # nginx fits a request line or header field, CRLF included, in one buffer.
+    line_bytes = int(buffers[2]) * 1024 - 2
+    assert namespace["limit_request_line"] == line_bytes
+    assert namespace["limit_request_field_size"] == line_bytes
+    assert namespace["limit_request_fields"] >= 50
 
 
 def test_nginx_serves_static_files_from_where_collectstatic_puts_them():

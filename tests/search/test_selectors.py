@@ -199,9 +199,11 @@ def test_a_search_reads_partitions_newest_first_and_stops(file_change, monkeypat
     results = search(SearchParams(q="walrus"))
     assert results.capped
     assert {h.change.pk for h in results.hits} == {c.pk for c in made[2:]}
-    assert [c.pk for c in matching_changes(SearchParams(q="walrus"))] == [
-        c.pk for c in reversed(made)
-    ]
+    newest_first = [c.pk for c in reversed(made)]
+    assert [c.pk for c in matching_changes(SearchParams(q="walrus"), limit=100)] == newest_first
+    # Pages of two below the last page's oldest id cross partitions and stop at the limit.
+    paged = matching_changes(SearchParams(q="walrus"), limit=4, chunk=2)
+    assert [c.pk for c in paged] == newest_first[:4]
 
 
 def test_a_phrase_search_leaves_the_planner_settings_alone(file_change, found):
