@@ -12,10 +12,12 @@ PYTEST_ARGS ?=
 
 .PHONY: run test test-embedded test-services browser sandbox lint format clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# The CI command, `$(VENV)/bin/fixledger`: a package of its own, standard library only.
+	$(PY) -m pip install --quiet -e ./client
 	touch $@
 
 run: $(VENV)/.installed sandbox

@@ -10,6 +10,7 @@ from apps.projects.models import Project
 
 from . import selectors
 from .models import DERIVED_FIELDS, Change, parse_change_number
+from .revisions import waits_for_sync
 from .services import change_create, change_update
 from .validators import MAX_FILES, MAX_PATH_LENGTH, MAX_TAGS
 
@@ -58,6 +59,9 @@ class ChangeSerializer(StrictStrings, serializers.ModelSerializer):
         child=serializers.CharField(max_length=50), max_length=MAX_TAGS, required=False
     )
     url = serializers.SerializerMethodField()
+    revisions_pending = serializers.SerializerMethodField(
+        help_text="True while a worker has yet to sync the repository to resolve the revisions."
+    )
 
     class Meta:
         model = Change
@@ -82,6 +86,7 @@ class ChangeSerializer(StrictStrings, serializers.ModelSerializer):
             "diffstat",
             "commits",
             "revision_error",
+            "revisions_pending",
             "created",
             "updated",
         ]
@@ -92,6 +97,9 @@ class ChangeSerializer(StrictStrings, serializers.ModelSerializer):
         request = self.context.get("request")
         path = obj.get_absolute_url()
         return request.build_absolute_uri(path) if request else path
+
+    def get_revisions_pending(self, obj) -> bool:
+        return waits_for_sync(obj)
 
     def create(self, validated_data):
         return change_create(actor=self.context["request"].user, **validated_data)

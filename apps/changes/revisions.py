@@ -1,6 +1,7 @@
 """Filling a change's commits, diffstat and files touched from its project's repository."""
 
 import dataclasses
+import re
 
 from django.core.exceptions import ValidationError
 
@@ -11,6 +12,15 @@ from .models import Change
 from .validators import MAX_FILES
 
 WAITING_FOR_SYNC = "Waiting for a worker to sync the repository."
+# A commit pushed moments ago (CI files a change right after pushing) is not in the clone until
+# the next sync: what looks like a SHA waits for one fetch before it is called unknown. A name
+# is still refused at once, so a typo shows in the form.
+_SHA_LIKE = re.compile(r"[0-9a-f]{7,64}")
+
+
+def waits_for_sync(change: Change) -> bool:
+    """Whether a worker's repository sync has yet to resolve the change's revisions."""
+    return change.revision_error == WAITING_FOR_SYNC
 
 
 def _commit_json(commit) -> dict:
@@ -33,11 +43,12 @@ def leave_to_worker(change: Change) -> bool:
     return True
 
 
-def fill_from_repository(change: Change, *, fill_files: bool) -> bool:
+def fill_from_repository(change: Change, *, fill_files: bool, fetch_unknown: bool = True) -> bool:
     """Resolve the change's revisions and record what lies between them.
 
-    Returns True when this host has no clone yet and a worker must do it after syncing.
-    Raises ValidationError naming the revision field when a name does not exist.
+    Returns True when a worker must do it after syncing: this host has no clone yet, or (with
+    `fetch_unknown`, i.e. not after a sync already) a SHA is not in the clone yet. Raises
+    ValidationError naming the revision field when a name does not exist.
     """
     if not _clear(change):
         return False
@@ -48,6 +59,16 @@ def fill_from_repository(change: Change, *, fill_files: bool) -> bool:
     except repository.NoClone:
         change.revision_error = WAITING_FOR_SYNC
         return True
+    except ValidationError as exc:
+        unknown = {
+            field: getattr(change, field)
+            for field in exc.message_dict
+            if field in ("base_revision", "head_revision")
+        }
+        if fetch_unknown and unknown and all(map(_SHA_LIKE.fullmatch, unknown.values())):
+            change.revision_error = WAITING_FOR_SYNC
+            return True
+        raise
     except GitError as exc:
         raise ValidationError({"head_revision": str(exc)}) from exc
     change.base_sha, change.head_sha = found["base_sha"], found["head_sha"]

@@ -222,7 +222,7 @@ def change_refresh_revisions(*, change: Change) -> Change:
     previous_error = locked.revision_error
     fill_files = not locked.files_touched or _files_from_diff(locked)
     try:
-        fill_from_repository(locked, fill_files=fill_files)
+        fill_from_repository(locked, fill_files=fill_files, fetch_unknown=False)
     except ValidationError as exc:
         locked.revision_error = " ".join(exc.messages)
     after = snapshot(locked, AUDITED_FIELDS)

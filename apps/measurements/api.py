@@ -1,5 +1,5 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
@@ -11,8 +11,8 @@ from apps.core import work
 from apps.projects.models import Environment, Project
 
 from . import metrics
-from .models import Measurement, Profile
-from .selectors import run_records, runs_csv
+from .models import Measurement, MeasurementStatus, Profile
+from .selectors import blocking_results, run_records, runs_csv
 from .services import (
     PROFILE_FIELDS,
     measurement_calibrate,
@@ -128,6 +128,10 @@ class MeasurementSerializer(serializers.ModelSerializer):
     change = serializers.SerializerMethodField()
     profile = serializers.PrimaryKeyRelatedField(read_only=True)
     percent_done = serializers.IntegerField(read_only=True)
+    blockers = serializers.SerializerMethodField(
+        help_text="The results that would stop the change's release under the profile's "
+        "metric policy (a gating or critical regression, or no evidence), each with why."
+    )
 
     class Meta:
         model = Measurement
@@ -149,6 +153,7 @@ class MeasurementSerializer(serializers.ModelSerializer):
             "expectation",
             "design",
             "extensions",
+            "blockers",
             "created",
             "started_at",
             "finished_at",
@@ -157,6 +162,12 @@ class MeasurementSerializer(serializers.ModelSerializer):
 
     def get_change(self, obj) -> str | None:
         return obj.change.number if obj.change_id else None
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_blockers(self, obj) -> list[dict]:
+        if obj.status != MeasurementStatus.DONE:
+            return []
+        return [{"metric": key, "text": text} for key, text in blocking_results(obj)]
 
 
 class CalibrateSerializer(serializers.Serializer):
@@ -185,7 +196,8 @@ class ProfileViewSet(viewsets.ModelViewSet):
     queryset = Profile.objects.select_related("project", "environment")
     serializer_class = ProfileSerializer
     throttle_scope = {"calibrate": "measure"}
-    filterset_fields = ["project__slug"]
+    # By name within a project: how CI names a profile (`fixledger measure --profile NAME`).
+    filterset_fields = ["project__slug", "name"]
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
 
     def get_permissions(self):

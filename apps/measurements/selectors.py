@@ -206,18 +206,24 @@ def release_evidence(change) -> list[str]:
                 f"measure the current ones ({revisions}) again."
             ]
         return [f"Not measured: measure the change at its current revisions ({revisions})."]
-    blockers = []
-    for m in latest.values():
-        policy = metrics.policy_of(m.profile)
-        where = f"measurement {m.pk} ({m.profile.name})"
-        for result in m.results:
-            metric = policy.metric(
-                result["metric"],
-                unit=result.get("unit"),
-                declared=metrics.Direction.LOWER
-                if result.get("lower_is_better", True)
-                else metrics.Direction.HIGHER,
-            )
-            if metrics.blocks(result, metric):
-                blockers.append(metrics.blocker_text(result, metric, measurement=where))
-    return blockers
+    return [text for m in latest.values() for _key, text in blocking_results(m)]
+
+
+def blocking_results(measurement) -> list[tuple[str, str]]:
+    """(metric key, why in words) of each result that stands between the change and its
+    release, judged with the profile's current metric policy (`metrics.blocks`)."""
+    policy = metrics.policy_of(measurement.profile)
+    where = f"measurement {measurement.pk} ({measurement.profile.name})"
+    found = []
+    for result in measurement.results or []:
+        metric = policy.metric(
+            result["metric"],
+            unit=result.get("unit"),
+            declared=metrics.Direction.LOWER
+            if result.get("lower_is_better", True)
+            else metrics.Direction.HIGHER,
+        )
+        if metrics.blocks(result, metric):
+            text = metrics.blocker_text(result, metric, measurement=where)
+            found.append((result["metric"], text))
+    return found

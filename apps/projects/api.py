@@ -39,7 +39,8 @@ class ProjectSerializer(StrictStrings, serializers.ModelSerializer):
 
 
 class ProjectViewSet(viewsets.ModelViewSet):
-    """Projects whose changes are tracked. Everyone reads; admins register, edit and sync."""
+    """Projects whose changes are tracked. Everyone reads; admins register and edit; engineers
+    and above ask for a sync."""
 
     queryset = Project.objects.all()
     serializer_class = ProjectSerializer
@@ -53,7 +54,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
     @extend_schema(request=None, responses={202: None})
     @action(detail=True, methods=["post"])
     def sync(self, request, slug=None):
-        """Ask a worker to fetch the project's repository now."""
+        """Ask a worker to fetch the project's repository now (engineers and above)."""
         with work.publishing() as sent:
             project_sync_request(actor=request.user, project=self.get_object())
         if not sent.ok:

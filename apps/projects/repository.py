@@ -109,6 +109,7 @@ def checkout(project: Project, sha: str, *, worker: str, name: str | None = None
     )
     try:
         with locked(project) as path:
+            _fetch_if_unknown(project, path, sha)
             git.worktree_add(path, dest, sha)
         try:
             yield dest
@@ -117,6 +118,24 @@ def checkout(project: Project, sha: str, *, worker: str, name: str | None = None
                 git.worktree_remove(path, dest)
     finally:
         owner.unlink(missing_ok=True)
+
+
+def _fetch_if_unknown(project: Project, path: Path, sha: str) -> None:
+    """Fetch once when this clone lacks `sha`: another host resolved it after a later sync (a
+    commit pushed moments ago). Raises GitError when the fetch does not bring it either."""
+    try:
+        git.resolve(path, sha)
+        return
+    except git.GitError:
+        pass
+    git.fetch(path)
+    try:
+        git.resolve(path, sha)
+    except git.GitError:
+        raise git.GitError(
+            f"Commit {sha[:12]} is not in the repository of {project}, even after fetching it "
+            "again: was it pushed, or was its branch rewritten?"
+        ) from None
 
 
 def _owner_file(dest: Path) -> Path:

@@ -173,8 +173,9 @@ def project_update(*, actor: User, project: Project, **fields) -> Project:
 
 @transaction.atomic
 def project_sync_request(*, actor: User, project: Project) -> None:
-    """Ask a worker to fetch the project's repository now."""
-    require_role(actor, Role.ADMIN, doing="sync repositories")
+    """Ask a worker to fetch the project's repository now (engineers and above, audited): a
+    commit pushed since the last sync is needed to file or measure a change."""
+    require_role(actor, Role.ENGINEER, doing="sync repositories")
     if not project.repository_url:
         raise ValidationError({"repository_url": f"{project} has no repository to sync."})
     Project.objects.filter(pk=project.pk).update(sync_status=SyncStatus.SYNCING)

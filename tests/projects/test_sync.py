@@ -108,11 +108,24 @@ def test_dangerous_urls_are_refused(admin, url):
     assert not Project.objects.filter(slug="evil").exists()
 
 
-def test_only_admins_register_and_sync(reviewer, synced):
+def test_only_admins_register_and_viewers_do_not_sync(reviewer, viewer, synced):
     with pytest.raises(PermissionDenied):
         project_create(actor=reviewer, name="X", slug="x")
     with pytest.raises(PermissionDenied):
-        project_sync_request(actor=reviewer, project=synced)
+        project_sync_request(actor=viewer, project=synced)
+
+
+def test_engineers_ask_for_a_sync_audited(
+    engineer, as_user, synced, django_capture_on_commit_callbacks
+):
+    page = as_user(engineer).get("/projects/billing/").content.decode()
+    assert "Sync now" in page
+    with django_capture_on_commit_callbacks() as callbacks:
+        project_sync_request(actor=engineer, project=synced)
+    assert len(callbacks) == 1
+    assert Project.objects.get().sync_status == SyncStatus.SYNCING
+    entry = [e for e in audit_history(synced) if e.action == "sync"][0]
+    assert entry.actor == engineer
 
 
 def test_sync_button(as_user, admin, viewer, synced, django_capture_on_commit_callbacks):
@@ -150,7 +163,7 @@ def test_api_projects(api_as, admin, engineer, upstream, django_capture_on_commi
     assert bad.status_code == 400
     assert "repository_url" in bad.json()
     assert api_as(admin).post("/api/projects/search/sync/").status_code == 202
-    assert api_as(engineer).post("/api/projects/search/sync/").status_code == 403
+    assert api_as(engineer).post("/api/projects/search/sync/").status_code == 202
 
 
 def _stale(settings):

@@ -1,0 +1,51 @@
+"""The `fixledger` command run as a CI job runs it: a subprocess, against a live server."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+CLIENT = Path(__file__).resolve().parents[2] / "client"
+
+
+@dataclass
+class Ran:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+def run_fixledger(*args: str, url: str, token: str, timeout: float = 120) -> Ran:
+    """`python -m fixledger_client ARGS` with only the client on its path and the server's
+    address in its environment, as in a CI job."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(CLIENT),
+        "FIXLEDGER_URL": url,
+        "FIXLEDGER_TOKEN": token,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "fixledger_client", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    return Ran(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """The URL of a port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
