@@ -9,7 +9,7 @@ from apps.projects.models import JobStatus, RepositoryJob
 from apps.projects.services import project_create
 from apps.projects.tasks import sync_project
 
-from ..repos import make_service_repo
+from ..repos import commit_all, make_service_repo
 
 EXPECTED_FILES = ["app/cache.py", "app/helpers.py", "assets/logo.png"]
 
@@ -195,3 +195,40 @@ def test_a_worker_records_a_revision_that_does_not_exist(engineer, admin, upstre
     change.refresh_from_db()
     assert "gone" in change.revision_error
     assert change.head_sha == ""
+
+
+def test_a_sha_pushed_since_the_last_sync_waits_for_one_fetch(
+    api_as, engineer, project, upstream, django_capture_on_commit_callbacks
+):
+    path, shas = upstream
+    (path / "NEWS").write_text("news\n")
+    pushed = commit_all(path, "News", 9)
+    body = {
+        "title": "t",
+        "project": "billing",
+        "reason": "r",
+        "expected_result": "e",
+        "base_revision": shas["main"],
+        "head_revision": pushed,
+    }
+    with django_capture_on_commit_callbacks() as callbacks:
+        created = api_as(engineer).post("/api/changes/", body, format="json")
+    assert created.status_code == 201
+    assert created.json()["revisions_pending"] is True
+    assert created.json()["revision_error"] == WAITING_FOR_SYNC
+    assert len(callbacks) == 1, "a sync is asked for"
+    sync_project(project.pk)
+    change = api_as(engineer).get(f"/api/changes/{created.json()['number']}/").json()
+    assert change["head_sha"] == pushed
+    assert change["revisions_pending"] is False
+    assert change["files_touched"] == ["NEWS"]
+
+
+def test_a_sha_that_even_a_fetch_does_not_bring_is_recorded_as_unknown(engineer, project):
+    change = file_change(engineer, project, base_revision="main", head_revision="deadbeef12")
+    assert change.revision_error == WAITING_FOR_SYNC
+    sync_project(project.pk)
+    change.refresh_from_db()
+    assert change.head_sha == ""
+    assert "No commit named 'deadbeef12'" in change.revision_error
+    assert "last sync" in change.revision_error

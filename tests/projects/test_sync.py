@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from apps.core import work
 from apps.core.audit import audit_history
-from apps.projects import repository
+from apps.projects import git, repository
 from apps.projects.models import JobKind, JobStatus, Project, RepositoryJob, SyncStatus
 from apps.projects.services import (
     project_create,
@@ -48,6 +48,22 @@ def test_registering_clones_the_repository(synced, upstream):
     assert synced.synced_at is not None
     assert synced.sync_error == ""
     assert repository.has_clone(synced)
+
+
+def test_a_checkout_fetches_once_a_commit_pushed_since_the_last_sync(synced, upstream):
+    path, _shas = upstream
+    (path / "NEWS").write_text("news\n")
+    pushed = commit_all(path, "News", 9)
+    with repository.checkout(synced, pushed, worker="w@h") as tree:
+        assert (tree / "NEWS").read_text() == "news\n"
+    # A commit that the fetch does not bring either fails, saying so in the project's words.
+    missing = "0123456789abcdef" * 2 + "01234567"
+    with pytest.raises(git.GitError) as excinfo, repository.checkout(synced, missing, worker="w@h"):
+        pass
+    assert str(excinfo.value) == (
+        f"Commit {missing[:12]} is not in the repository of Billing API, even after fetching "
+        "it again: was it pushed, or was its branch rewritten?"
+    )
 
 
 def test_sync_fetches_new_commits(synced, upstream):
@@ -124,7 +140,7 @@ def test_engineers_ask_for_a_sync_audited(
         project_sync_request(actor=engineer, project=synced)
     assert len(callbacks) == 1
     assert Project.objects.get().sync_status == SyncStatus.SYNCING
-    entry = [e for e in audit_history(synced) if e.action == "sync"][0]
+    entry = next(e for e in audit_history(synced) if e.action == "sync")
     assert entry.actor == engineer
 
 
