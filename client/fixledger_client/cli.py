@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fixledger: {exc}", file=sys.stderr)
         return USAGE
     except KeyboardInterrupt:
-        return USAGE
+        return 130  # as a shell reports Ctrl-C; the measurement goes on on the server
 
 
 def _api(args: argparse.Namespace) -> Api:
@@ -184,6 +184,8 @@ def _fail_on(text: str) -> set[str]:
 
 def _measure(api: Api, args: argparse.Namespace) -> int:
     fail_on = _fail_on(args.fail_on)
+    if args.summary and not args.wait:
+        raise UsageError("--summary needs --wait: the summary is of the verdict")
     deadline = time.monotonic() + args.timeout
     change = _get_change(api, args.change)
     profile = _find_profile(api, change["project"], args.profile)

@@ -34,6 +34,8 @@ def judge(measurement: dict[str, Any], fail_on: set[str], *, expected: str = "")
         return Outcome(NO_ANSWER, "unfinished", [f"Still {phase} when the wait ended."])
     if not fail_on:
         return Outcome(OK, "measured")
+    if not measurement.get("results"):
+        return Outcome(NO_ANSWER, "inconclusive", ["The measurement has no results to judge."])
     blocking = {b["metric"]: b["text"] for b in measurement.get("blockers", [])}
     failed, unanswered = [], []
     for result in measurement.get("results", []):
