@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from typing import Any
@@ -329,7 +330,9 @@ class Progress:
         if self.tty:
             filled = round(self.WIDTH * percent / 100)
             bar = "#" * filled + "." * (self.WIDTH - filled)
-            sys.stderr.write(f"\r[{bar}] {line[:70]:<70}")
+            # One line narrower than the terminal: a wrapped line cannot be redrawn with \r.
+            room = max(shutil.get_terminal_size().columns - self.WIDTH - 4, 10)
+            sys.stderr.write(f"\r[{bar}] {line[:room]:<{room}}")
         else:
             sys.stderr.write(line + "\n")
         sys.stderr.flush()
