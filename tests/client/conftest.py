@@ -23,23 +23,37 @@ class Ran:
         return json.loads(self.stdout)
 
 
-def run_fixledger(*args: str, url: str, token: str, timeout: float = 120) -> Ran:
-    """`python -m fixledger_client ARGS` with only the client on its path and the server's
-    address in its environment, as in a CI job."""
-    env = {
+def _environment(url: str, token: str) -> dict[str, str]:
+    # Only the client on the path and the server's address, as in a CI job.
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(CLIENT),
         "FIXLEDGER_URL": url,
         "FIXLEDGER_TOKEN": token,
     }
+
+
+def run_fixledger(*args: str, url: str, token: str, timeout: float = 120) -> Ran:
+    """`python -m fixledger_client ARGS` to its end."""
     done = subprocess.run(
         [sys.executable, "-m", "fixledger_client", *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=_environment(url, token),
         timeout=timeout,
     )
     return Ran(done.returncode, done.stdout, done.stderr)
+
+
+def start_fixledger(*args: str, url: str, token: str) -> subprocess.Popen:
+    """The same, left running."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "fixledger_client", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_environment(url, token),
+    )
 
 
 @pytest.fixture

@@ -8,10 +8,13 @@ import pytest
 
 from apps.accounts.services import api_token_create
 from apps.changes.models import Change
+from apps.core import work
 from apps.measurements.models import Measurement
+from apps.measurements.services import measurements_reconcile
 
 from ..measurements.conftest import demo_project, environment, make_profile  # noqa: F401
-from .conftest import run_fixledger
+from ..measurements.test_broker_outage import broker_down
+from .conftest import run_fixledger, start_fixledger
 
 
 @pytest.fixture
@@ -22,7 +25,7 @@ def ci(live_server, engineer):
     def run(*args: str, token: str = key):
         return run_fixledger(*args, url=live_server.url, token=token)
 
-    run.url = live_server.url
+    run.url, run.token = live_server.url, key
     return run
 
 
@@ -157,3 +160,30 @@ def test_a_bad_token_an_unknown_profile_or_change_exit_3(ci, demo_project, envir
     )  # fmt: skip
     assert bad.code == 3
     assert "head_revision" in bad.stderr
+
+
+def test_a_measurement_queued_during_a_broker_outage_is_waited_for(
+    measuring,
+    ci,
+    demo_project,  # noqa: F811
+    environment,  # noqa: F811
+):
+    make_profile(demo_project, environment)
+    number = ci(
+        "file", "--project", "demo", "--title", "t", "--before", "main", "--after",
+        "fix/bounded-cache", "--expected", "peak RSS -20 %",
+    ).stdout.strip()  # fmt: skip
+    with broker_down():
+        waiting = start_fixledger(
+            "measure", number, "--profile", "handle 20k requests", "--wait", "--interval", "0.3",
+            url=ci.url, token=ci.token,
+        )  # fmt: skip
+        # Its first words: the measurement was accepted, with the server's 202 detail.
+        accepted = waiting.stderr.readline()
+    assert f"({work.BROKER_DOWN})" in accepted
+    assert Measurement.objects.get().published_at is None
+    # The broker is back: beat's next pass publishes it.
+    assert measurements_reconcile() == 1
+    stdout, stderr = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, stderr
+    assert f"{number}: passed" in stdout
