@@ -29,6 +29,13 @@ def ci(live_server, engineer):
     return run
 
 
+def memory_profile(project, env):
+    """The demo's profile with only peak RSS gating: the times of 5 runs on a busy two-core
+    machine can scatter past what a verdict allows, and an inconclusive gate exits 2."""
+    quiet = {"role": "informational"}
+    return make_profile(project, env, metric_policy={"wall": quiet, "cpu": quiet})
+
+
 @pytest.fixture
 def measuring(worker, environment):  # noqa: F811
     """A real worker on the default and the environment's queues, sharing this test's clones."""
@@ -64,7 +71,7 @@ def test_an_improvement_passes_and_a_regression_fails_the_job(
     environment,  # noqa: F811
     tmp_path,
 ):
-    make_profile(demo_project, environment)
+    memory_profile(demo_project, environment)
     filed = ci(
         "file", "--project", "demo", "--title", "Bound the response cache", "--before", "main",
         "--after", "fix/bounded-cache", "--expected", "peak RSS -20 %",
@@ -141,7 +148,7 @@ def test_inconclusive_or_failed_measurements_exit_2(
 
 
 def test_a_bad_token_an_unknown_profile_or_change_exit_3(ci, demo_project, environment):  # noqa: F811
-    make_profile(demo_project, environment)
+    memory_profile(demo_project, environment)
     refused = ci("measure", "FIX-1", "--profile", "handle 20k requests", token="not-a-token")
     assert refused.code == 3
     assert "401" in refused.stderr
@@ -168,7 +175,7 @@ def test_a_measurement_queued_during_a_broker_outage_is_waited_for(
     demo_project,  # noqa: F811
     environment,  # noqa: F811
 ):
-    make_profile(demo_project, environment)
+    memory_profile(demo_project, environment)
     number = ci(
         "file", "--project", "demo", "--title", "t", "--before", "main", "--after",
         "fix/bounded-cache", "--expected", "peak RSS -20 %",
