@@ -14,6 +14,7 @@ from apps.measurements.services import measurements_reconcile
 
 from ..measurements.conftest import demo_project, environment, make_profile  # noqa: F401
 from ..measurements.test_broker_outage import broker_down
+from ..repos import commit_all, git
 from .conftest import run_fixledger, start_fixledger
 
 
@@ -194,3 +195,33 @@ def test_a_measurement_queued_during_a_broker_outage_is_waited_for(
     stdout, stderr = waiting.communicate(timeout=60)
     assert waiting.returncode == 0, stderr
     assert f"{number}: passed" in stdout
+
+
+def test_a_commit_pushed_after_the_last_sync_is_fetched_then_measured(
+    worker,
+    ci,
+    demo_project,  # noqa: F811
+    environment,  # noqa: F811
+    tmp_path,
+):
+    memory_profile(demo_project, environment)
+    upstream = tmp_path / "service"
+    git(upstream, "checkout", "-q", "fix/bounded-cache")
+    (upstream / "NEWS").write_text("Bounded the cache.\n")
+    pushed = commit_all(upstream, "Say so", 9)
+    filed = ci(
+        "file", "--project", "demo", "--title", "t", "--before", "main", "--after", pushed,
+        "--expected", "peak RSS -20 %", "--json",
+    )  # fmt: skip
+    assert filed.code == 0, filed.stderr
+    assert filed.json()["revisions_pending"] is True, "not in the clone yet: it waits for a sync"
+    waiting = start_fixledger(
+        "measure", filed.json()["number"], "--profile", "handle 20k requests", "--wait",
+        "--interval", "0.3", url=ci.url, token=ci.token,
+    )  # fmt: skip
+    assert waiting.stderr.readline().endswith(": Waiting for a worker to sync the repository.\n")
+    worker(queues=("default", environment.queue))
+    stdout, stderr = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, stderr
+    assert f"{filed.json()['number']}: passed" in stdout
+    assert Measurement.objects.get().head_sha == pushed
