@@ -244,7 +244,8 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     queryset = Measurement.objects.select_related("change", "profile")
     serializer_class = MeasurementSerializer
     throttle_scope = {"create": "measure"}
-    filterset_fields = ["status", "profile", "kind"]
+    # `change` (its id): a CI job run again finds the measurement it started before.
+    filterset_fields = ["status", "profile", "kind", "change"]
 
     @extend_schema(
         request=MeasureSerializer,

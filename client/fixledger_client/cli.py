@@ -191,14 +191,18 @@ def _measure(api: Api, args: argparse.Namespace) -> int:
     change = _get_change(api, args.change)
     profile = _find_profile(api, change["project"], args.profile)
     change = _resolved(api, change, deadline=deadline, interval=args.interval)
-    status, measurement = api.post(
-        "/api/measurements/", {"change": change["number"], "profile": profile["id"]}
-    )
+    measurement = _running(api, change, profile)
+    if measurement is not None:
+        note = "already measuring: waiting for that measurement"
+    else:
+        status, measurement = api.post(
+            "/api/measurements/", {"change": change["number"], "profile": profile["id"]}
+        )
+        note = measurement.get("detail") if status == 202 else None
     page = api.absolute(f"/measurements/{measurement['id']}/")
-    note = measurement.get("detail")
     print(
         f"measuring {change['number']} with {profile['name']!r}: {page}"
-        + (f" ({note})" if status == 202 and note else ""),
+        + (f" ({note})" if note else ""),
         file=sys.stderr,
     )
     if not args.wait:
@@ -283,6 +287,22 @@ def _resolved(api: Api, change: dict[str, Any], *, deadline: float, interval: fl
         time.sleep(interval)
         change = _poll(api, f"/api/changes/{change['number']}/", deadline=deadline)
     return change
+
+
+def _running(api: Api, change: dict, profile: dict) -> dict | None:
+    """The profile's unfinished measurement of the change's current revisions, if any: a job
+    run again (after a cancelled run, say) waits for it rather than being refused."""
+    for status in ("running", "queued"):
+        found = api.get(
+            "/api/measurements/", change=change["id"], profile=profile["id"], status=status
+        )
+        for measurement in found["results"] if isinstance(found, dict) else found:
+            if (measurement["base_sha"], measurement["head_sha"]) == (
+                change["base_sha"],
+                change["head_sha"],
+            ):
+                return measurement
+    return None
 
 
 def _poll(api: Api, path: str, *, deadline: float) -> dict[str, Any]:

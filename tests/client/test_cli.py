@@ -225,3 +225,18 @@ def test_a_commit_pushed_after_the_last_sync_is_fetched_then_measured(
     assert waiting.returncode == 0, stderr
     assert f"{filed.json()['number']}: passed" in stdout
     assert Measurement.objects.get().head_sha == pushed
+
+
+def test_a_job_run_again_waits_for_the_measurement_it_started(ci, demo_project, environment):  # noqa: F811
+    profile = memory_profile(demo_project, environment)
+    number = ci(
+        "file", "--project", "demo", "--title", "t", "--before", "main", "--after",
+        "fix/bounded-cache", "--expected", "peak RSS -20 %",
+    ).stdout.strip()  # fmt: skip
+    first = ci("measure", number, "--profile", str(profile.pk))
+    assert first.code == 0, first.stderr
+    again = ci("measure", number, "--profile", str(profile.pk))
+    assert again.code == 0, again.stderr
+    assert again.stdout == first.stdout, "the same measurement"
+    assert "already measuring" in again.stderr
+    assert Measurement.objects.count() == 1
