@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from . import __version__
-from .http import Api, ApiError
+from .api import Api, ApiError
 from .report import (
     FAIL_ON_CHOICES,
     FINISHED,

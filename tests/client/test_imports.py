@@ -11,7 +11,7 @@ PROBE = """
 import sys
 sys.path.insert(0, sys.argv[1])
 before = set(sys.modules)
-import fixledger_client.cli, fixledger_client.http, fixledger_client.report
+import fixledger_client.cli, fixledger_client.api, fixledger_client.report
 added = {name.split(".")[0] for name in set(sys.modules) - before}
 print(",".join(sorted(added - set(sys.stdlib_module_names) - {"fixledger_client"})))
 """
