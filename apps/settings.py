@@ -304,6 +304,11 @@ else:
         # An unreachable host (not only a refused port) must fail a publish quickly too.
         "socket_connect_timeout": env_int("CELERY_CONNECT_TIMEOUT", 2),
     }
+    # Redis has only 16 databases: installs (or test runs of several checkouts) that share one
+    # keep apart by a prefix on every key and channel the broker uses.
+    CELERY_BROKER_KEY_PREFIX = env_str("CELERY_BROKER_KEY_PREFIX")
+    if CELERY_BROKER_KEY_PREFIX:
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = CELERY_BROKER_KEY_PREFIX
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A request that queues work must not hang on a broker that is down: the row is committed
 # first, so a failed publish is logged and beat publishes the work once the broker is back.
