@@ -375,7 +375,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.projects.tasks.prune_stale_worktrees",
         "schedule": 3600,
     },
+    "prune-measurements": {
+        "task": "apps.measurements.tasks.prune_measurements",
+        "schedule": 6 * 3600,
+    },
 }
+# Days a finished measurement keeps the raw samples of its runs (RSS timelines, output tails);
+# its results, verdicts and per-run figures are kept for ever.
+RETENTION_DAYS = env_int("RETENTION_DAYS", 90)
+if RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("RETENTION_DAYS must be at least 1.")
 
 # --- Logging -------------------------------------------------------------------------------
 # LOG_FORMAT=json writes one JSON object a line, for a log collector to follow one piece of work

@@ -8,6 +8,7 @@ from celery.signals import worker_ready
 from apps.core.context import log_context
 
 from .execution import execute
+from .retention import measurements_prune
 from .sandbox import CannotSandbox, for_this_worker
 from .selectors import change_number_of
 from .services import measurements_reconcile
@@ -27,6 +28,13 @@ def measure(self, measurement_id: int) -> None:
 @shared_task
 def reconcile_measurements() -> None:
     measurements_reconcile()
+
+
+@shared_task
+def prune_measurements() -> None:
+    pruned = measurements_prune()
+    if pruned:
+        log.info("pruned the raw samples of %s measurements", pruned)
 
 
 @worker_ready.connect
