@@ -426,3 +426,15 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# --- Error reporting -----------------------------------------------------------------------
+# Sentry for web processes and workers, when SENTRY_DSN is set (needs `pip install '.[sentry]'`).
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    from apps.core.errors import start_error_reporting
+
+    start_error_reporting(
+        dsn=SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT"),
+        release=env_str("SENTRY_RELEASE"),
+    )
