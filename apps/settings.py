@@ -422,8 +422,15 @@ LOGGING = {
             "formatter": LOG_FORMAT,
             "filters": ["context"],
         },
+        # A measurement's lines, kept on it for its page (apps.measurements.logs).
+        "measurement": {
+            "class": "apps.measurements.logs.MeasurementLogHandler",
+            "formatter": "plain",
+            "filters": ["context"],
+            "level": "INFO",
+        },
     },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console", "measurement"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
 

@@ -174,6 +174,8 @@ class Measurement(ClaimedWork, TimeStampedModel):
     # When the raw samples of its runs (RSS timelines, output tails) were deleted for age; the
     # results, verdicts and each run's figures stay.
     pruned_at = models.DateTimeField(null=True, blank=True)
+    # The last lines its workers logged while running it (apps.measurements.logs), oldest first.
+    log_lines = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-id"]

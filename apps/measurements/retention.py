@@ -27,7 +27,7 @@ def prunable(*, older_than: timedelta):
 
 
 def measurements_prune(*, older_than: timedelta | None = None) -> int:
-    """Delete the RSS timelines and output tails of the runs of old measurements.
+    """Delete the RSS timelines and output tails of old measurements' runs, and their logs.
 
     Kept: each measurement's results, verdicts, expectation, attribution and notes, and every
     run's figures (peak RSS, times, metrics), so pages, exports and search still show what was
@@ -48,11 +48,11 @@ def measurements_prune(*, older_than: timedelta | None = None) -> int:
             now = timezone.now()
             ids = [m.pk for m in batch]
             Run.objects.filter(measurement_id__in=ids).update(rss_timeline=[], output_tail="")
-            Measurement.objects.filter(pk__in=ids).update(pruned_at=now)
+            Measurement.objects.filter(pk__in=ids).update(pruned_at=now, log_lines=[])
             audit_record_many(
                 actor=None,
                 action="pruned",
                 objs=batch,
-                after=lambda m: {"pruned": "RSS timelines and output tails of its runs"},
+                after=lambda m: {"pruned": "its runs' RSS timelines and output tails, its log"},
             )
         pruned += len(batch)

@@ -8,6 +8,7 @@ from celery.signals import worker_ready
 from apps.core.context import log_context
 
 from .execution import execute
+from .logs import measurement_log_save
 from .retention import measurements_prune
 from .sandbox import CannotSandbox, for_this_worker
 from .selectors import change_number_of
@@ -21,8 +22,11 @@ def measure(self, measurement_id: int) -> None:
     with log_context(measurement=measurement_id, change=change_number_of(measurement_id)):
         # The lines that frame a measurement's own in the log, wherever it ran.
         log.info("measurement %s: starting on %s", measurement_id, self.request.hostname)
-        execute(measurement_id=measurement_id, worker=self.request.hostname)
-        log.info("measurement %s: worker done", measurement_id)
+        try:
+            execute(measurement_id=measurement_id, worker=self.request.hostname)
+            log.info("measurement %s: worker done", measurement_id)
+        finally:
+            measurement_log_save(measurement_id=measurement_id)
 
 
 @shared_task

@@ -1,6 +1,6 @@
 """Following one piece of work in the logs: JSON lines carry the request id, user, task,
-measurement and change, and a task carries the id of the request that started it into the
-worker's log lines and audit entries."""
+measurement and change, a task carries the id of the request that started it into the worker's
+log lines and audit entries, and a measurement's page shows its lines."""
 
 import io
 import json
@@ -129,6 +129,12 @@ def test_a_task_carries_its_requests_id_into_the_workers_log_and_audit(
     ]
     assert lines, "the worker logged nothing under the request's id"
     assert {line["task_id"] for line in lines} != {""}, lines
+    # The measurement keeps its own lines, and its page shows them.
+    assert any(f"measurement {measurement.pk}: starting on" in x for x in measurement.log_lines)
+    assert any("trace-task-1" in x for x in measurement.log_lines), "the plain lines name it"
+    page = as_user(engineer).get(f"/measurements/{measurement.pk}/").content.decode()
+    assert "Worker log," in page
+    assert f"measurement {measurement.pk}: worker done" in page
     assert any(
         line["measurement"] == str(measurement.pk)
         and line["change"] == demo_change.number

@@ -36,12 +36,13 @@ def test_old_measurements_lose_raw_samples_and_keep_their_findings(
     assert measurement.pruned_at is None, "a recent measurement keeps its samples"
 
     Measurement.objects.filter(pk=measurement.pk).update(
-        finished_at=timezone.now() - timedelta(days=31)
+        finished_at=timezone.now() - timedelta(days=31), log_lines=["measurement: starting"]
     )
     prune_measurements()
     measurement.refresh_from_db()
     assert measurement.pruned_at is not None
     assert raw(measurement) == [(False, False)] * measurement.runs.count()
+    assert measurement.log_lines == []
     assert (measurement.results, measurement.expectation, figures(measurement)) == kept
     assert audit_history(measurement).get(action="pruned").actor is None
     assert measurements_prune(older_than=timedelta(days=30)) == 0, "pruned once only"
