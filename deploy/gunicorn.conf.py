@@ -3,6 +3,12 @@
 import os
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+# gunicorn's control socket defaults to one path per user ($XDG_RUNTIME_DIR or ~/.gunicorn), so
+# a second instance on the host would take over the first one's. Each instance keeps its own
+# beside its data (gunicorn runs in the checkout, whose var/ is the default), named by its port.
+control_socket = os.path.join(
+    os.environ.get("FIXLEDGER_DATA_DIR", "var"), f"gunicorn-{os.environ.get('PORT', '8000')}.ctl"
+)
 workers = int(os.environ.get("WEB_WORKERS", "2"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
