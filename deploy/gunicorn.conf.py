@@ -14,6 +14,11 @@ threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
 graceful_timeout = 10
 accesslog = "-"
+# Behind nginx every connection comes from 127.0.0.1: the log shows the forwarded chain
+# (nginx appends the address it saw) and the request id both logs share.
+access_log_format = (
+    '%({x-forwarded-for}i)s %(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}i)s'
+)
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Header limits equal to nginx's large_client_header_buffers (deploy/nginx.conf): 8190 bytes
 # per request line or header field is gunicorn's maximum and one 8k buffer less its line end.
