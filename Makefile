@@ -5,9 +5,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
-# The second test configuration: the production kind of database and broker.
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fixledger
+# The second test configuration: the production kind of database and broker. Names derive from
+# the checkout's path, so two checkouts on one host test at once without sharing a database or
+# broker keys (Redis has only 16 databases; the checkouts share one, each with its key prefix).
+CHECKOUT_ID := $(shell printf %s "$(CURDIR)" | sha1sum | cut -c1-8)
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fixledger_$(CHECKOUT_ID)
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+TEST_BROKER_KEY_PREFIX ?= fixledger-test-$(CHECKOUT_ID):
 PYTEST_ARGS ?=
 
 .PHONY: run test test-embedded test-services browser sandbox lint format clean
@@ -57,6 +61,7 @@ test-services: $(VENV)/.installed
 	@if $(PY) -m tests.services $(TEST_DATABASE_URL) $(TEST_BROKER_URL); then \
 	  echo "== tests on PostgreSQL + Redis"; \
 	  DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+	  CELERY_BROKER_KEY_PREFIX=$(TEST_BROKER_KEY_PREFIX) \
 	  FIXLEDGER_DATA_DIR=$(CURDIR)/var/test-services \
 	  $(PY) -m pytest -m "not config_independent" $(PYTEST_ARGS); \
 	elif [ "$$CI" = "true" ]; then \

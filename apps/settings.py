@@ -304,6 +304,11 @@ else:
         # An unreachable host (not only a refused port) must fail a publish quickly too.
         "socket_connect_timeout": env_int("CELERY_CONNECT_TIMEOUT", 2),
     }
+    # Redis has only 16 databases: installs (or test runs of several checkouts) that share one
+    # keep apart by a prefix on every key and channel the broker uses.
+    CELERY_BROKER_KEY_PREFIX = env_str("CELERY_BROKER_KEY_PREFIX")
+    if CELERY_BROKER_KEY_PREFIX:
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = CELERY_BROKER_KEY_PREFIX
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A request that queues work must not hang on a broker that is down: the row is committed
 # first, so a failed publish is logged and beat publishes the work once the broker is back.
@@ -370,23 +375,73 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.projects.tasks.prune_stale_worktrees",
         "schedule": 3600,
     },
+    "prune-measurements": {
+        "task": "apps.measurements.tasks.prune_measurements",
+        "schedule": 6 * 3600,
+    },
 }
+# Days a finished measurement keeps the raw samples of its runs (RSS timelines, output tails);
+# its results, verdicts and per-run figures are kept for ever.
+RETENTION_DAYS = env_int("RETENTION_DAYS", 90)
+if RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("RETENTION_DAYS must be at least 1.")
 
 # --- Logging -------------------------------------------------------------------------------
+# LOG_FORMAT=json writes one JSON object a line, for a log collector to follow one piece of work
+# across web processes and workers by its request id, user, task, measurement and change.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "apps.core.context.RequestIdLogFilter"}},
+    "filters": {"context": {"()": "apps.core.context.LogContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id_or_dash)s] %(message)s"
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": [
+                "asctime",
+                "levelname",
+                "name",
+                "message",
+                "request_id",
+                "user",
+                "task_id",
+                "measurement",
+                "change",
+            ],
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        },
+        # A measurement's lines, kept on it for its page (apps.measurements.logs).
+        "measurement": {
+            "class": "apps.measurements.logs.MeasurementLogHandler",
             "formatter": "plain",
-            "filters": ["request_id"],
+            "filters": ["context"],
+            "level": "INFO",
         },
     },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console", "measurement"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# --- Error reporting -----------------------------------------------------------------------
+# Sentry for web processes and workers, when SENTRY_DSN is set (needs `pip install '.[sentry]'`).
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    from apps.core.errors import start_error_reporting
+
+    start_error_reporting(
+        dsn=SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT"),
+        release=env_str("SENTRY_RELEASE"),
+    )

@@ -29,6 +29,11 @@ def _test_settings(settings, tmp_path_factory):
     # Work run in-process runs inside the test's transaction, which a heartbeat thread's own
     # connection cannot see; the worker tests heart-beat in real worker processes.
     settings.WORK_HEARTBEAT_SECONDS = 3600
+    # Throttle counts and cached answers (the workers view) are per test: a user id that a
+    # rolled-back test hands out again must not find an earlier test's requests counted.
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture

@@ -38,6 +38,8 @@ def process_env(extra: dict[str, str]) -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        # The test's own keys on a Redis shared with other checkouts' test runs.
+        "CELERY_BROKER_KEY_PREFIX": getattr(settings, "CELERY_BROKER_KEY_PREFIX", ""),
         # The import-time data folder holds the filesystem broker's queues.
         "FIXLEDGER_DATA_DIR": str(configured.DATA_DIR),
         **extra,

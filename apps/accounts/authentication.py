@@ -1,5 +1,6 @@
 from django.utils import timezone
 from rest_framework import authentication, exceptions
+from rest_framework.permissions import SAFE_METHODS
 
 from .models import ApiToken, hash_token_key
 
@@ -9,6 +10,14 @@ class HashedTokenAuthentication(authentication.TokenAuthentication):
 
     keyword = "Token"
 
+    def authenticate(self, request):
+        authenticated = super().authenticate(request)
+        # Checked here, for every view at once: no view can forget it.
+        read_only = authenticated is not None and authenticated[1].read_only
+        if read_only and request.method not in SAFE_METHODS:
+            raise exceptions.PermissionDenied("This token is read-only.")
+        return authenticated
+
     def authenticate_credentials(self, key):
         try:
             token = ApiToken.objects.select_related("user").get(key_hash=hash_token_key(key))
@@ -16,8 +25,10 @@ class HashedTokenAuthentication(authentication.TokenAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.") from None
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
-        # Recording use at most once a minute keeps reads from turning into writes.
         now = timezone.now()
+        if token.expires_at is not None and token.expires_at <= now:
+            raise exceptions.AuthenticationFailed("Token expired.")
+        # Recording use at most once a minute keeps reads from turning into writes.
         if token.last_used is None or (now - token.last_used).total_seconds() > 60:
             ApiToken.objects.filter(pk=token.pk).update(last_used=now)
         return (token.user, token)

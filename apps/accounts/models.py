@@ -51,6 +51,10 @@ class ApiToken(TimeStampedModel):
     prefix = models.CharField(max_length=KEY_PREFIX_LENGTH)
     key_hash = models.CharField(max_length=64, unique=True)
     last_used = models.DateTimeField(null=True, blank=True)
+    # Refused from then on; never, if empty.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # Only reads (GET, HEAD, OPTIONS): e.g. for dashboards and reports that must not write.
+    read_only = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created"]

@@ -1,10 +1,13 @@
 """Writes on accounts: API tokens and role assignment."""
 
+from datetime import datetime
+
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
-from apps.core.audit import audit_record
+from apps.core.audit import audit_record, snapshot
 
 from .models import ApiToken, User, hash_token_key
 from .roles import Role
@@ -19,8 +22,19 @@ def require_role(actor: User, role: Role, *, doing: str) -> None:
 
 
 @transaction.atomic
-def api_token_create(*, actor: User, user: User, name: str) -> tuple[ApiToken, str]:
-    """Create a token for `user`; returns the token and its key, which is never stored."""
+def api_token_create(
+    *,
+    actor: User,
+    user: User,
+    name: str,
+    expires_at: datetime | None = None,
+    read_only: bool = False,
+) -> tuple[ApiToken, str]:
+    """Create a token for `user`; returns the token and its key, which is never stored.
+
+    `expires_at` (None: never) and `read_only` (only GET, HEAD, OPTIONS) bound what a leaked
+    key can do.
+    """
     if actor.pk != user.pk:
         require_role(actor, Role.ADMIN, doing="create tokens for another user")
     name = (name or "").strip()
@@ -28,13 +42,25 @@ def api_token_create(*, actor: User, user: User, name: str) -> tuple[ApiToken, s
         raise ValidationError({"name": "Give the token a name, e.g. the CI job that uses it."})
     if len(name) > 100:
         raise ValidationError({"name": "At most 100 characters."})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "A token must expire in the future."})
     if user.api_tokens.count() >= MAX_TOKENS_PER_USER:
         raise ValidationError({"name": f"A user can hold at most {MAX_TOKENS_PER_USER} tokens."})
     key = ApiToken.generate_key()
     token = ApiToken.objects.create(
-        user=user, name=name, prefix=key[: ApiToken.KEY_PREFIX_LENGTH], key_hash=hash_token_key(key)
+        user=user,
+        name=name,
+        prefix=key[: ApiToken.KEY_PREFIX_LENGTH],
+        key_hash=hash_token_key(key),
+        expires_at=expires_at,
+        read_only=read_only,
     )
-    audit_record(actor=actor, action="create", obj=token, after={"name": name, "user": str(user)})
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=token,
+        after=snapshot(token, ["name", "user", "expires_at", "read_only"]),
+    )
     return token, key
 
 

@@ -15,7 +15,12 @@ class TemplateItemAdmin(ReadOnlyAdmin):
 
 @admin.register(ChecklistItem)
 class ChecklistItemAdmin(ReadOnlyAdmin):
-    """Read-only: items are ticked on the change page, where each tick is checked and audited."""
+    """Read-only: items are ticked on the change page, where each tick is checked and audited.
+
+    Never deleted here either: a required item that vanished would let its change ship.
+    """
+
+    deletable = False
 
     list_display = ["change", "position", "title", "state", "actor_name", "ticked_at"]
     list_filter = ["state", "kind"]

@@ -31,7 +31,17 @@ DEFAULT_TEMPLATE = (
     ("Verify staging config", ItemKind.STAGING_CONFIG),
     ("Tag the release", ItemKind.TAG_RELEASE),
 )
-TEMPLATE_FIELDS = ["project", "position", "title", "kind", "required", "argv", "timeout_seconds"]
+TEMPLATE_FIELDS = [
+    "project",
+    "position",
+    "title",
+    "kind",
+    "required",
+    "argv",
+    "timeout_seconds",
+    # Where a verification runs is part of what it proves.
+    "environment",
+]
 ITEM_FIELDS = ["state", "reason", "actor_name"]
 CLOSED = (ChangeStatus.SHIPPED, ChangeStatus.ROLLED_BACK)
 

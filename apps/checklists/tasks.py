@@ -4,6 +4,7 @@ import dataclasses
 
 from celery import shared_task
 
+from apps.core.context import log_context
 from apps.projects import repository
 
 from .services import (
@@ -38,6 +39,7 @@ def verify_item(self, item_id: int) -> None:
     repository.remove_dead_worktrees()
     change = item.change
     with (
+        log_context(change=change.number),
         verification_alive(item),
         repository.checkout(change.project, change.head_sha, worker=worker) as tree,
     ):

@@ -41,6 +41,18 @@ def _check_broker() -> str | None:
     return None
 
 
+def _warnings() -> list[str]:
+    """What an operator must fix but a load balancer must not act on: this process still serves."""
+    from .fleet import fleet_status_cached
+
+    try:
+        fleet = fleet_status_cached()
+    except Exception as exc:
+        log.warning("readiness: could not list the workers: %s", exc)
+        return [f"workers unknown: {exc.__class__.__name__}"]
+    return [f"no worker consumes {queue} ({fleet.source})" for queue in fleet.unconsumed]
+
+
 @never_cache
 def readyz(request):
     checks = {"database": _check_database(), "broker": _check_broker()}
@@ -48,5 +60,6 @@ def readyz(request):
     body = {
         "status": "ok" if not problems else "unavailable",
         "checks": {name: (err or "ok") for name, err in checks.items()},
+        "warnings": _warnings() if not problems else [],
     }
     return JsonResponse(body, status=503 if problems else 200)

@@ -1,12 +1,15 @@
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
-from .context import accept_request_id, request_id_var
+from .context import accept_request_id, request_id_var, request_var
 from .limits import PayloadTooLarge
 
 
 class RequestIdMiddleware:
-    """Gives every request an id (the caller's X-Request-ID if well-formed) and echoes it."""
+    """Gives every request an id (the caller's X-Request-ID if well-formed) and echoes it.
+
+    The request is kept for log lines, which show its user once authentication set one.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -15,9 +18,11 @@ class RequestIdMiddleware:
         request_id = accept_request_id(request.headers.get("X-Request-ID"))
         request.request_id = request_id
         token = request_id_var.set(request_id)
+        request_token = request_var.set(request)
         try:
             response = self.get_response(request)
         finally:
+            request_var.reset(request_token)
             request_id_var.reset(token)
         response["X-Request-ID"] = request_id
         return response

@@ -171,6 +171,11 @@ class Measurement(ClaimedWork, TimeStampedModel):
     # The environment's configuration fingerprint when the runs began and when they ended.
     config_at_start = models.CharField(max_length=64, blank=True)
     config_at_end = models.CharField(max_length=64, blank=True)
+    # When the raw samples of its runs (RSS timelines, output tails) were deleted for age; the
+    # results, verdicts and each run's figures stay.
+    pruned_at = models.DateTimeField(null=True, blank=True)
+    # The last lines its workers logged while running it (apps.measurements.logs), oldest first.
+    log_lines = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-id"]

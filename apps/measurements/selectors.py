@@ -2,6 +2,8 @@
 
 from statistics import median
 
+from apps.changes.models import Change
+
 from . import metrics, stats
 from .charts import change_text, format_value, strip_chart, timeline_chart
 from .models import Measurement, RunStatus, Side
@@ -227,3 +229,9 @@ def blocking_results(measurement) -> list[tuple[str, str]]:
             text = metrics.blocker_text(result, metric, measurement=where)
             found.append((result["metric"], text))
     return found
+
+
+def change_number_of(measurement_id: int) -> str | None:
+    """The number of the change a measurement measures (None for a calibration)."""
+    change = Measurement.objects.filter(pk=measurement_id).values_list("change", flat=True).first()
+    return Change(pk=change).number if change else None

@@ -45,11 +45,16 @@ from enum import StrEnum
 from statistics import NormalDist
 from typing import Any, Literal
 
-import numpy as np
-from scipy import integrate, optimize
-from scipy import stats as sps
+from apps.core.lazy import LazyModule
 
 from . import metrics as metric_vocabulary
+
+# Web processes import this module for verdicts and expectations, and rarely compute: numpy and
+# scipy load at the first computation, which is a worker's (tests/core/test_lean_web.py).
+np = LazyModule("numpy")
+integrate = LazyModule("scipy.integrate")
+optimize = LazyModule("scipy.optimize")
+sps = LazyModule("scipy.stats")
 
 # Per metric, not per measurement: a measurement judges four or more metrics, so 5 % per metric
 # would flag one in five A/A checks. 1 % keeps A/A noise well under one false verdict in twenty

@@ -5,8 +5,13 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
+from apps.core.context import log_context
+
 from .execution import execute
+from .logs import measurement_log_save
+from .retention import measurements_prune
 from .sandbox import CannotSandbox, for_this_worker
+from .selectors import change_number_of
 from .services import measurements_reconcile
 
 log = logging.getLogger(__name__)
@@ -14,12 +19,26 @@ log = logging.getLogger(__name__)
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def measure(self, measurement_id: int) -> None:
-    execute(measurement_id=measurement_id, worker=self.request.hostname)
+    with log_context(measurement=measurement_id, change=change_number_of(measurement_id)):
+        # The lines that frame a measurement's own in the log, wherever it ran.
+        log.info("measurement %s: starting on %s", measurement_id, self.request.hostname)
+        try:
+            execute(measurement_id=measurement_id, worker=self.request.hostname)
+            log.info("measurement %s: worker done", measurement_id)
+        finally:
+            measurement_log_save(measurement_id=measurement_id)
 
 
 @shared_task
 def reconcile_measurements() -> None:
     measurements_reconcile()
+
+
+@shared_task
+def prune_measurements() -> None:
+    pruned = measurements_prune()
+    if pruned:
+        log.info("pruned the raw samples of %s measurements", pruned)
 
 
 @worker_ready.connect

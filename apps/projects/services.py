@@ -193,7 +193,9 @@ def project_record_sync(*, project: Project, error: str = "") -> None:
         setattr(project, name, value)
 
 
-ENVIRONMENT_FIELDS = ["name", "description", "base_url"]
+# config_files among them: which files fingerprint an environment decides what its measurements
+# are compared against, so a change to them is audited like the rest.
+ENVIRONMENT_FIELDS = ["name", "description", "base_url", "config_files"]
 
 
 def environment_save(*, actor: User | None, environment: Environment) -> Environment:

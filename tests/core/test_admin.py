@@ -77,7 +77,7 @@ def test_audit_trail_is_read_only_in_admin(admin_client_, change):
         ("core.AuditEntry", False),
         ("search.SearchEntry", False),
         ("checklists.TemplateItem", True),
-        ("checklists.ChecklistItem", True),
+        ("checklists.ChecklistItem", False),
         ("measurements.Measurement", True),
     ],
 )

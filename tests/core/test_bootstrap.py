@@ -34,3 +34,23 @@ def test_without_demo_only_the_admin_is_made(db):
     call_command("bootstrap", stdout=io.StringIO())
     assert User.objects.count() == 1
     assert not Project.objects.exists()
+
+
+def test_the_initial_password_is_shown_only_until_it_is_changed(db, settings):
+    out = io.StringIO()
+    call_command("bootstrap", stdout=out)
+    password_file = settings.DATA_DIR / "initial-admin-password"
+    initial = password_file.read_text().strip()
+    assert initial in out.getvalue()
+
+    again = io.StringIO()
+    call_command("bootstrap", stdout=again)
+    assert initial in again.getvalue(), "still the password until it is changed"
+
+    admin = User.objects.get()
+    admin.set_password("a much better one, 2026")
+    admin.save()
+    after = io.StringIO()
+    call_command("bootstrap", stdout=after)
+    assert initial not in after.getvalue()
+    assert not password_file.exists(), "the plain-text file of an old password is removed"

@@ -38,9 +38,14 @@ class Command(BaseCommand):
             seed_demo(owner=admin)
         self.stdout.write(f"\nfixledger is starting at {url}/")
         if password_file.exists():
-            self.stdout.write(
-                f"Log in as 'admin' with the password in {password_file} "
-                f"({password_file.read_text().strip()}); "
-                f"change it under {url}/admin/password_change/"
-            )
+            initial = password_file.read_text().strip()
+            first_admin = User.objects.filter(username="admin").first()
+            if first_admin is not None and first_admin.check_password(initial):
+                self.stdout.write(
+                    f"Log in as 'admin' with the password in {password_file} ({initial}); "
+                    f"change it under {url}/admin/password_change/"
+                )
+            else:
+                # Changed (or the account is gone): the file would only leak an old password.
+                password_file.unlink()
         self.stdout.write("Press Ctrl-C to stop.\n")
