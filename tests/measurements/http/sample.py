@@ -176,7 +176,7 @@ REVISIONS = {
     "extra-query": {"QUERIES": 2},
     "cached": {"CACHE": True},
     "errors": {"ERROR_EVERY": 20},
-    "bounded": {"LEAK_BYTES": 4096, "BOUNDED_LIMIT": 200},
+    "bounded": {"LEAK_BYTES": 16384, "BOUNDED_LIMIT": 60},
 }
 
 
