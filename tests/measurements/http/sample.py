@@ -138,7 +138,8 @@ class Handler(BaseHTTPRequestHandler):
         code, _, reason = status.partition(" ")
         self.send_response_only(int(code), reason)
         for name, value in headers:
-            self.send_header(name, value)
+            if name.lower() != "content-length":
+                self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -210,3 +210,13 @@ def test_the_report_is_json_with_the_comparison_fields():
         "error_rate",
     }
     assert data["sides"]["before"]["total"]["error_rate"] == pytest.approx(0.05)
+
+
+def test_runs_merge_as_if_they_were_one():
+    first, second = latencies(7, 20.0, 1000), latencies(8, 30.0, 1000)
+    blocks = [result({"GET /a": endpoint(first)}), result({"GET /a": endpoint(second)})]
+    whole = [result({"GET /a": endpoint(np.concatenate([first, second]))})]
+    merged, single = compare_sides(blocks, blocks).before, compare_sides(whole, whole).before
+    assert (merged.total.p50, merged.total.p99) == (single.total.p50, single.total.p99)
+    assert merged.total.histogram == single.total.histogram
+    assert merged.requests == 2000 and merged.blocks == 2

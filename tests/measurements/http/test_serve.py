@@ -237,3 +237,58 @@ def test_only_registered_base_urls_are_probed():
 def test_the_serve_command_must_take_the_port(tmp_path):
     with pytest.raises(PlanError, match=r"\{port\}"):
         serve_and_probe(argv=[PY, "server.py"], cwd=tmp_path, plan=SMALL)
+
+
+def test_a_rate_the_generator_cannot_keep_makes_the_run_inconclusive(checkout):
+    plan = parse_plan({"entries": [{"path": "/ok"}], "requests": 3000, "warmup": 0, "rate": 50_000})
+    outcome = serve_and_probe(argv=SERVE_ARGV, cwd=checkout("base"), plan=plan, env=SERVE_ENV)
+    assert outcome.ok, outcome.failure
+    assert outcome.result["inconclusive"].startswith("the generator could not keep 50,000 req/s: ")
+    assert outcome.result["lag"]["late_fraction"] > 0.01
+
+
+def test_closed_loop_and_wrong_statuses(checkout):
+    plan = parse_plan(
+        {
+            "entries": [{"path": "/ok"}, {"path": "/missing"}],
+            "requests": 200,
+            "warmup": 10,
+            "mode": "concurrency",
+            "concurrency": 2,
+            "wrong_statuses": [404],
+        }
+    )
+    outcome = serve_and_probe(argv=SERVE_ARGV, cwd=checkout("base"), plan=plan, env=SERVE_ENV)
+    assert outcome.ok, outcome.failure
+    result = outcome.result
+    assert result["requests_done"] == 200
+    assert result["lag"]["late"] == 0 and result["inconclusive"] == ""
+    missing = result["endpoints"]["GET /missing"]
+    assert missing["errors"] == {"wrong_status": missing["count"]} and missing["count"] > 50
+    assert result["endpoints"]["GET /ok"]["errors"] == {}
+
+
+def test_memory_from_the_services_own_endpoint(checkout):
+    plan = parse_plan(
+        {
+            "entries": [{"path": "/ok"}],
+            "requests": 300,
+            "warmup": 10,
+            "rate": 200,
+            "memory": {
+                "source": "endpoint",
+                "path": "/_fixledger/memory",
+                "field": "rss",
+                "samples": 20,
+            },
+        }
+    )
+    outcome = serve_and_probe(argv=SERVE_ARGV, cwd=checkout("base"), plan=plan, env=SERVE_ENV)
+    assert outcome.ok, outcome.failure
+    memory = outcome.result["memory"]
+    assert memory["errors"] == 0
+    assert len(memory["samples"]) >= 15
+    assert all(rss > 5_000_000 for _done, rss in memory["samples"])
+    assert memory["peak_rss"] == max(rss for _done, rss in memory["samples"])
+    # The memory requests are the probe's own, not part of the measured load.
+    assert outcome.result["total"]["count"] == 300
