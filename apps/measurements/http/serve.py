@@ -338,5 +338,8 @@ def run_generator(
             base_url,
             failure=f"the load generator failed (exit {completed.returncode}): {error[0]}",
         )
-    result = json.loads(completed.stdout)
+    try:
+        result = json.loads(completed.stdout)
+    except ValueError:
+        return ProbeResult(base_url, failure="the load generator printed no result")
     return ProbeResult(base_url, failure=result.get("failure", ""), result=result)
