@@ -11,7 +11,8 @@
 4. Coordinated omission: the sample service is SIGSTOPped for 2 s at 100 req/s; p99 as the
    probe reports it, next to a closed-loop client (wrk, and the probe's own closed loop).
 
-    .venv/bin/python tests/benchmarks/http_probe.py [--repeats 20] [--skip-leaks]
+    .venv/bin/python tests/benchmarks/http_probe.py [--repeats 20] [--skip-leaks | --only-leaks]
+                                                    [--sizes 8,16,32,64,256]
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from tests.measurements.http.sample import (
     worktree,
 )
 
-LEAK_SIZES = (64, 128, 256, 512, 1024)
+LEAK_SIZES = (8, 16, 32, 64, 256)
 BOUNDED = {"LEAK_BYTES": 16384, "BOUNDED_LIMIT": 60}
 
 
@@ -153,9 +154,9 @@ def throughput(base: Path) -> None:
     print(f"   probe keeps {best:.0f} req/s; wrk pushes {ref['rps']:.0f} req/s; ratio {ratio:.3f}")
 
 
-def leaks(root: Path, repeats: int) -> None:
+def leaks(root: Path, repeats: int, sizes: tuple[int, ...]) -> None:
     print(f"3. leak calls in {repeats} probes of 5,000 requests at 1,000 req/s")
-    revisions = {f"leak{n}": {"LEAK_BYTES": n} for n in LEAK_SIZES} | {"bounded": BOUNDED}
+    revisions = {f"leak{n}": {"LEAK_BYTES": n} for n in sizes} | {"bounded": BOUNDED}
     shas = make_sample_repo(root / "leaks", revisions)
     plan = parse_plan(
         {
@@ -239,6 +240,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--skip-leaks", action="store_true")
     parser.add_argument("--only-leaks", action="store_true")
+    parser.add_argument(
+        "--sizes", default=",".join(map(str, LEAK_SIZES)), help="leak sizes, bytes per request"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.default_int_handler)
     with tempfile.TemporaryDirectory() as tmp:
@@ -251,7 +255,7 @@ def main() -> None:
             throughput(base)
             stall(base)
         if not args.skip_leaks:
-            leaks(root, args.repeats)
+            leaks(root, args.repeats, tuple(int(n) for n in args.sizes.split(",")))
         print(f"({time.monotonic() - started:.0f} s)")
 
 
