@@ -12,6 +12,11 @@ one slow request (coordinated omission). The generator measures its own schedule
 each send actually started); when more than 1 % of sends start over 1 ms late, the run is
 marked inconclusive rather than quietly under-loading the service.
 
+The lag is the host's as much as the generator's: on a 2-core VM shared with other work (load
+4-6), even a bare asyncio schedule with no HTTP at all woke 15-30 % of the time more than 1 ms
+late, and runs there are flagged; on a quiet host the same loop keeps its sends within a
+fraction of a millisecond (tests/benchmarks/http_probe.py prints where it stops keeping up).
+
 Closed loop (``mode: concurrency``): N workers each send, wait for the answer and send again;
 latency is from the actual send. It is there for services that must not be pushed at a fixed
 rate, and for comparison.
