@@ -157,7 +157,9 @@ def throughput(base: Path) -> None:
 def leaks(root: Path, repeats: int, sizes: tuple[int, ...]) -> None:
     print(f"3. leak calls in {repeats} probes of 5,000 requests at 1,000 req/s")
     revisions = {f"leak{n}": {"LEAK_BYTES": n} for n in sizes} | {"bounded": BOUNDED}
-    shas = make_sample_repo(root / "leaks", revisions)
+    # Size 0 is the base revision itself: the control for false leak calls.
+    shas = make_sample_repo(root / "leaks", {k: v for k, v in revisions.items() if k != "leak0"})
+    shas["leak0"] = shas["base"]
     plan = parse_plan(
         {
             "entries": [{"path": "/leak"}],
