@@ -246,7 +246,8 @@ def main() -> None:
         "--sizes", default=",".join(map(str, LEAK_SIZES)), help="leak sizes, bytes per request"
     )
     args = parser.parse_args()
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Ended early, the served processes are still stopped by the finally blocks on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         shas = make_sample_repo(root / "repo", {})

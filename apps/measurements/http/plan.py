@@ -32,6 +32,10 @@ MIN_REQUESTS_FOR_P99 = 1_000
 DEFAULT_WARMUP = 200
 DEFAULT_RATE = 100.0
 DEFAULT_CONCURRENCY = 8
+# Connections the probe opens at the start and never exceeds (as wrk2's -c). A service that
+# starts a thread or a buffer per connection would otherwise grow whenever a stall made the
+# client open more, and that growth would read as a leak.
+DEFAULT_CONNECTIONS = 32
 DEFAULT_TIMEOUT = 10.0
 # A probe must end: 100,000 requests at the slowest allowed rate is still under four hours.
 MAX_REQUESTS = 100_000
@@ -109,6 +113,7 @@ class Plan:
     mode: str = "rate"  # "rate": open loop at `rate` req/s; "concurrency": closed loop
     rate: float = DEFAULT_RATE
     concurrency: int = DEFAULT_CONCURRENCY
+    connections: int = DEFAULT_CONNECTIONS
     timeout: float = DEFAULT_TIMEOUT
     wrong_statuses: tuple[int, ...] = ()
     cache_headers: tuple[str, ...] = DEFAULT_CACHE_HEADERS
@@ -157,6 +162,7 @@ def parse_plan(data: Mapping[str, Any]) -> Plan:
         mode=mode,
         rate=_number(data, "rate", DEFAULT_RATE, MIN_RATE, MAX_RATE),
         concurrency=_int(data, "concurrency", DEFAULT_CONCURRENCY, 1, MAX_CONCURRENCY),
+        connections=_int(data, "connections", DEFAULT_CONNECTIONS, 1, MAX_CONCURRENCY),
         timeout=_number(data, "timeout", DEFAULT_TIMEOUT, 0.05, 120.0),
         wrong_statuses=_statuses(data.get("wrong_statuses", [])),
         cache_headers=_header_names(data.get("cache_headers", list(DEFAULT_CACHE_HEADERS))),

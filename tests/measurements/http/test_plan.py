@@ -191,3 +191,10 @@ def test_base_url_and_join():
     assert not is_loopback("http://staging.example")
     with pytest.raises(PlanError):
         loopback_base_url(70000)
+
+
+def test_connections_are_bounded():
+    assert parse_plan({"entries": [{"path": "/"}]}).connections == 32
+    assert parse_plan({"entries": [{"path": "/"}], "connections": 4}).connections == 4
+    with pytest.raises(PlanError, match="connections"):
+        parse_plan({"entries": [{"path": "/"}], "connections": 0})

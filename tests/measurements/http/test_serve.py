@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import psutil
 import pytest
 
+from apps.measurements.http.generator import decode_histogram
 from apps.measurements.http.plan import PlanError, loopback_base_url, parse_plan
 from apps.measurements.http.serve import (
     ServedProcess,
@@ -292,3 +293,42 @@ def test_memory_from_the_services_own_endpoint(checkout):
     assert memory["peak_rss"] == max(rss for _done, rss in memory["samples"])
     # The memory requests are the probe's own, not part of the measured load.
     assert outcome.result["total"]["count"] == 300
+
+
+def test_the_probe_opens_its_connections_first_and_never_more():
+    ports = set()
+
+    class Slow(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            ports.add(self.client_address[1])
+            time.sleep(0.03)  # six requests in flight at 200 req/s: more than the pool
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        plan = parse_plan(
+            {
+                "entries": [{"path": "/"}],
+                "requests": 200,
+                "warmup": 5,
+                "rate": 200,
+                "connections": 3,
+            }
+        )
+        outcome = run_generator(loopback_base_url(server.server_address[1]), plan)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert outcome.ok, outcome.failure
+    assert len(ports) == 3
+    # Requests that waited for a connection count that wait: about 2x the 30 ms service time.
+    assert outcome.result["requests_done"] == 200
+    assert decode_histogram(outcome.result["total"]["histogram"]).get_max_value() > 40_000
