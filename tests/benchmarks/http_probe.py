@@ -217,7 +217,7 @@ def stall(base: Path) -> None:
     closed_plan = parse_plan(
         {
             "entries": [{"path": "/ok"}],
-            "requests": 3000,
+            "requests": 20000,
             "warmup": 50,
             "mode": "concurrency",
             "concurrency": 1,
@@ -232,8 +232,12 @@ def stall(base: Path) -> None:
     with Running(base) as svc:
         pause_later(svc.service.pid, 2.0)
         ref = wrk(svc.url + "/ok", connections=4, seconds=6)
-    print(f"   probe, open loop (100 req/s)      p99 {percentiles(opened)[1]:8.1f}")
-    print(f"   probe, closed loop (1 connection) p99 {percentiles(closed)[1]:8.1f}")
+    for name, result in (("open loop (100 req/s)  ", opened), ("closed loop (1 conn.) ", closed)):
+        worst = decode_histogram(result["total"]["histogram"]).get_max_value() / 1000
+        print(
+            f"   probe, {name} p99 {percentiles(result)[1]:8.1f}  (max {worst:.0f},"
+            f" {result['requests_done']} requests)"
+        )
     print(f"   wrk, closed loop (4 connections)  p99 {ref['p99']:8.1f}")
 
 
@@ -242,6 +246,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--skip-leaks", action="store_true")
     parser.add_argument("--only-leaks", action="store_true")
+    parser.add_argument("--only-stall", action="store_true")
     parser.add_argument(
         "--sizes", default=",".join(map(str, LEAK_SIZES)), help="leak sizes, bytes per request"
     )
@@ -253,6 +258,9 @@ def main() -> None:
         shas = make_sample_repo(root / "repo", {})
         base = worktree(root / "repo", shas["base"], root / "wt-base")
         started = time.monotonic()
+        if args.only_stall:
+            stall(base)
+            return
         if not args.only_leaks:
             latency_accuracy(base)
             throughput(base)
