@@ -3,6 +3,7 @@
 import asyncio
 import io
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -159,6 +160,11 @@ def test_the_package_needs_neither_django_nor_fixledger():
 
 @pytest.mark.config_independent
 def test_the_package_builds_on_its_own(tmp_path):
+    # Built from a copy: setuptools leaves build/ and egg-info folders where it builds.
+    source = shutil.copytree(
+        REPORTING, tmp_path / "src", ignore=shutil.ignore_patterns("build", "*.egg-info")
+    )
+    wheelhouse = tmp_path / "wheels"
     subprocess.run(
         [
             sys.executable,
@@ -169,11 +175,11 @@ def test_the_package_builds_on_its_own(tmp_path):
             "--no-deps",
             "--no-build-isolation",
             "-w",
-            str(tmp_path),
-            str(REPORTING),
+            str(wheelhouse),
+            str(source),
         ],
         check=True,
         capture_output=True,
     )
-    wheels = [p.name for p in tmp_path.glob("*.whl")]
+    wheels = [p.name for p in wheelhouse.glob("*.whl")]
     assert len(wheels) == 1 and wheels[0].startswith("fixledger_report-0.1.0")
