@@ -1,5 +1,6 @@
 """Reads for measurement pages: results with formatted numbers and their charts."""
 
+from dataclasses import replace
 from statistics import median
 
 from . import metrics, stats
@@ -218,6 +219,9 @@ def release_evidence(change) -> list[str]:
                 if result.get("lower_is_better", True)
                 else metrics.Direction.HIGHER,
             )
+            if result.get("endpoint"):
+                # An HTTP metric of one endpoint: the refusal names it ("... of GET /items").
+                metric = replace(metric, label=result.get("label") or metric.label)
             if metrics.blocks(result, metric):
                 blockers.append(metrics.blocker_text(result, metric, measurement=where))
     return blockers

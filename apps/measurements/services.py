@@ -33,10 +33,12 @@ from .models import (
     MeasurementKind,
     MeasurementStatus,
     Profile,
+    ProfileKind,
     Run,
     RunStatus,
     Side,
 )
+from .validators import validate_http_plan, validate_reset
 
 MAX_ATTEMPTS = work.MAX_ATTEMPTS
 
@@ -177,6 +179,7 @@ PROFILE_FIELDS = [
     "project",
     "name",
     "environment",
+    "kind",
     "argv",
     "setup_argv",
     "env",
@@ -189,6 +192,11 @@ PROFILE_FIELDS = [
     "metric_policy",
     "max_runs_per_side",
     "extension_runs",
+    "http_target",
+    "ready_path",
+    "startup_timeout_seconds",
+    "http_plan",
+    "reset",
 ]
 
 
@@ -201,6 +209,12 @@ def profile_save(*, actor: User | None, profile: Profile) -> Profile:
         profile.metric_policy = metrics.validate_policy(profile.metric_policy or {})
     except metrics.PolicyError as exc:
         raise ValidationError({"metric_policy": str(exc)}) from None
+    for name, check in (("http_plan", validate_http_plan), ("reset", validate_reset)):
+        try:
+            check(getattr(profile, name))
+        except ValidationError as exc:
+            raise ValidationError({name: exc.messages}) from None
+    profile.clean()  # kind-specific rules: {port} to serve, a base URL to probe staging
     return record_save(actor=actor, obj=profile, fields=PROFILE_FIELDS)
 
 
@@ -359,6 +373,36 @@ def run_finish(*, run: Run, result) -> bool:
     return bool(stored)
 
 
+def run_finish_probe(*, run: Run, outcome, served, reset: str, metrics: dict) -> bool:
+    """Store one HTTP block, once: the generator's JSON, the block's own figures, what the
+    reset step did, and the served process's kernel figures (none for live staging)."""
+    values = {
+        "status": RunStatus.DONE if outcome.ok else RunStatus.FAILED,
+        "failure": outcome.failure[:300],
+        "wall_seconds": (outcome.result or {}).get("duration_s"),
+        "metrics": metrics,
+        "probe": {"result": outcome.result, "reset": reset, "base_url": outcome.base_url},
+        "output_tail": outcome.service_output[-4000:],
+        "finished_at": timezone.now(),
+    }
+    if served is not None:
+        values |= {
+            "exit_code": served.exit_code,
+            "peak_rss_bytes": served.peak_rss_bytes,
+            "rss_at_floor": served.rss_at_floor,
+            "sandboxed": served.sandboxed,
+            "rss_timeline": [list(point) for point in served.rss_timeline],
+        }
+    with transaction.atomic():
+        stored = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(**values)
+        if stored:
+            finished = Run.objects.filter(
+                measurement_id=run.measurement_id, status__in=[RunStatus.DONE, RunStatus.FAILED]
+            ).count()
+            Measurement.objects.filter(pk=run.measurement_id).update(runs_done=finished)
+    return bool(stored)
+
+
 def measurement_record_config(*, measurement: Measurement, start=None, end=None) -> None:
     """The environment's config fingerprint as the runs began (`start`) or ended (`end`)."""
     values = {"config_at_start": start} if start is not None else {"config_at_end": end}
@@ -482,6 +526,8 @@ def judge(
     """The comparisons of a measurement's runs so far, as stored results, and the look."""
     profile = measurement.profile
     policy = metrics.policy_of(profile)
+    if profile.kind == ProfileKind.HTTP:
+        return _judge_http(runs, policy)
     design = design_of(measurement)
     n = min(
         sum(1 for r in runs if not r.warmup and r.side == side)
@@ -510,6 +556,41 @@ def judge(
     return comparisons, results, {"runs_per_side": n, "alpha": alpha, **design}
 
 
+def _judge_http(runs: list[Run], policy: metrics.Policy):
+    """HTTP blocks judged by the probe's analysis; each comparison with its policy role, in the
+    shape command comparisons have (the page, the gate and search read both alike)."""
+    from .http.analysis import compare_sides
+
+    sides = {
+        side: [
+            r.probe["result"]
+            for r in runs
+            if r.side == side and not r.warmup and r.status == RunStatus.DONE
+            if (r.probe or {}).get("result")
+        ]
+        for side in (Side.BEFORE, Side.AFTER)
+    }
+    report = compare_sides(sides[Side.BEFORE], sides[Side.AFTER], alpha=stats.ALPHA)
+    results = []
+    for c in report.comparisons:
+        metric = policy.metric(c.metric)
+        results.append(
+            c.as_dict()
+            | {
+                "role": metric.role.value,
+                "smallest_effect_pct": metric.smallest_effect_pct,
+                "alpha": stats.ALPHA,
+                "max_noise_pct": stats.MAX_NOISE_PCT,
+                "undecided": "",
+            }
+        )
+    n = min(len(blocks) for blocks in sides.values())
+    look = {"runs_per_side": n, "alpha": stats.ALPHA, "http_report": report.as_dict()}
+    # The report's lines come after the comparisons, which are already in `results`.
+    look["http_report"].pop("comparisons")
+    return report.comparisons, results, look
+
+
 def measurement_extend(*, measurement: Measurement) -> bool:
     """Add a block of interleaved runs when a gating metric is undecided; True when added.
 
@@ -524,7 +605,9 @@ def measurement_extend(*, measurement: Measurement) -> bool:
         )
         if locked.status != MeasurementStatus.RUNNING or locked.worker != measurement.worker:
             return False
-        if locked.kind != MeasurementKind.COMPARE:
+        if locked.kind != MeasurementKind.COMPARE or locked.profile.kind == ProfileKind.HTTP:
+            # HTTP blocks are judged on pooled requests, not per-block values: more blocks
+            # narrow no interval the sequential design knows about.
             return False
         runs = list(locked.runs.all())
         if any(r.status == RunStatus.PENDING for r in runs):
@@ -572,7 +655,8 @@ def measurement_finish(*, measurement: Measurement) -> None:
     if locked.status != MeasurementStatus.RUNNING or locked.worker != measurement.worker:
         return
     profile = locked.profile
-    comparisons, locked.results, _look = judge(locked, list(locked.runs.all()))
+    comparisons, locked.results, look = judge(locked, list(locked.runs.all()))
+    locked.http_report = look.get("http_report", {})
     if locked.change is not None:
         expectation = expectation_of(locked.change.expected_result, metrics.policy_of(profile))
         if expectation is not None:

@@ -292,6 +292,11 @@ class _Side:
         )
 
 
+def summarize(results: Sequence[Mapping[str, Any]], leak_floor: float = LEAK_FLOOR) -> SideSummary:
+    """One side's summary from its blocks' results (one block: that block's own figures)."""
+    return _Side(results).summary(leak_floor)
+
+
 def _rss_slope(blocks: Sequence[Sequence[Sequence[float]]]) -> tuple[float, ...] | None:
     """Theil-Sen slope of RSS over requests, in bytes per 1,000 requests, with its 95 % interval,
     and the number of samples fitted.

@@ -153,6 +153,14 @@ class ServedProcess:
     def close(self) -> None:
         self._output.close()
 
+    def client_argv(self, argv: Sequence[str]) -> list[str]:
+        """How a client reaches the service (a sandboxed one wraps it into its network)."""
+        return list(argv)
+
+    def get(self, url: str) -> tuple[int | None, str]:
+        """GET ``url`` on the service's loopback: status (None if no answer) and a note."""
+        return _get(url)
+
     def output_tail(self) -> str:
         self._output.flush()
         size = self._output.seek(0, os.SEEK_END)
@@ -229,7 +237,7 @@ def serve_and_probe(
         if on_ready is not None:
             on_ready(service)
         memory_pid = service.pid if plan.memory.source == "process" else None
-        result = run_generator(base_url, plan, memory_pid=memory_pid)
+        result = run_generator(base_url, plan, memory_pid=memory_pid, wrap=service.client_argv)
         code = service.exit_code()
         if code is not None:
             result.failure = f"the service exited with {_exit(code)} during the run"
@@ -270,7 +278,7 @@ def _wait_ready(service: ServedProcess, port: int, base_url: str, path: str, tim
             return f"the service exited with {_exit(code)} before it was ready"
         # Only our own listener counts: a stranger that took the port must not pass for ready.
         if service.listens_on(port):
-            status, last = _get(url)
+            status, last = service.get(url)
             if status is not None and status < 500:
                 return ""
         if time.monotonic() >= deadline:
@@ -310,9 +318,15 @@ def expected_seconds(plan: Plan) -> float:
 
 
 def run_generator(
-    base_url: str, plan: Plan, *, memory_pid: int | None = None, deadline: float | None = None
+    base_url: str,
+    plan: Plan,
+    *,
+    memory_pid: int | None = None,
+    deadline: float | None = None,
+    wrap: Callable[[list[str]], list[str]] | None = None,
 ) -> ProbeResult:
-    """Run generator.py in its own process against ``base_url`` and read its JSON."""
+    """Run generator.py in its own process against ``base_url`` and read its JSON. ``wrap``
+    turns its argv into one that reaches the service (a sandbox's network namespace)."""
     deadline = deadline or expected_seconds(plan)
     job = {
         "base_url": base_url,
@@ -322,8 +336,9 @@ def run_generator(
     }
     env = {name: os.environ[name] for name in ("PATH", "LANG") if name in os.environ}
     try:
+        argv = [sys.executable, "-I", str(GENERATOR)]
         completed = subprocess.run(  # noqa: S603 - our own script, fixed argv
-            [sys.executable, "-I", str(GENERATOR)],
+            wrap(argv) if wrap else argv,
             input=json.dumps(job),
             capture_output=True,
             text=True,

@@ -13,6 +13,7 @@ reporting package's middleware; what it does differs per revision only in ``beha
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -185,10 +186,21 @@ def _behaviour(settings: dict) -> str:
     return "".join(f"{name} = {value!r}\n" for name, value in settings.items())
 
 
-def make_sample_repo(path: Path, revisions: dict[str, dict] | None = None) -> dict[str, str]:
-    """The repository at ``path``; returns the SHA of ``base`` and of each revision's branch."""
+def make_sample_repo(
+    path: Path, revisions: dict[str, dict] | None = None, *, vendor_reporting: bool = False
+) -> dict[str, str]:
+    """The repository at ``path``; returns the SHA of ``base`` and of each revision's branch.
+
+    ``vendor_reporting`` commits the reporting package next to server.py, for a service served
+    where the host's checkout of this repository is not (a worker's sandbox)."""
     path.mkdir(parents=True)
     git(path, "init", "-q", "-b", "main")
+    if vendor_reporting:
+        shutil.copytree(
+            REPORTING / "fixledger_report",
+            path / "fixledger_report",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
     (path / "server.py").write_text(SERVER)
     (path / "behaviour.py").write_text(_behaviour(BASE))
     shas = {"base": commit_all(path, "Serve the sample endpoints", 1)}

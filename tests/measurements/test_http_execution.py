@@ -1,0 +1,149 @@
+"""HTTP profiles measured as a worker does: the sample service's revisions served in the sandbox,
+probed from inside its network, judged with the profile's roles, and every server stopped."""
+
+import sys
+
+import psutil
+import pytest
+from django.core.exceptions import ValidationError
+
+from apps.changes.services import change_create
+from apps.measurements.models import HttpTarget, MeasurementStatus, Profile, ProfileKind
+from apps.measurements.selectors import release_evidence
+from apps.measurements.services import profile_save
+from apps.projects.services import project_create
+from apps.projects.tasks import sync_project
+
+from .conftest import environment, measure  # noqa: F401
+from .http.sample import make_sample_repo
+
+# 300 requests a block at 250 req/s (over a second), five blocks a side: 1,500 a side, enough
+# for a p99; memory sampled every 5 requests for the slope.
+PLAN = {
+    "entries": [{"path": "/items"}, {"path": "/leak"}, {"path": "/cached"}],
+    "requests": 300,
+    "warmup": 150,
+    "rate": 250,
+    "memory": {"source": "process", "samples": 60},
+}
+SERVER_MARK = "server.py"
+
+
+def servers() -> list[psutil.Process]:
+    """This checkout's sample servers (another checkout's tests may serve theirs meanwhile)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if cmdline[:2] == [sys.executable, SERVER_MARK]:
+            found.append(proc)
+    return found
+
+
+@pytest.fixture
+def sample_project(admin, tmp_path, environment):  # noqa: F811
+    shas = make_sample_repo(tmp_path / "sample", vendor_reporting=True)
+    project = project_create(
+        actor=admin, name="Sample", slug="sample", repository_url=str(tmp_path / "sample")
+    )
+    sync_project(project.pk)
+    return project, shas
+
+
+def http_profile(project, environment, **values) -> Profile:  # noqa: F811
+    defaults = {
+        "name": "probe the sample",
+        "kind": ProfileKind.HTTP,
+        "argv": [sys.executable, "server.py", "{port}"],
+        "env": {"PYTHONDONTWRITEBYTECODE": "1", "MALLOC_ARENA_MAX": "1"},
+        "ready_path": "/items",
+        "http_plan": PLAN,
+        "reset": {"method": "GET", "path": "/items"},
+        "runs_per_side": 5,
+        "max_runs_per_side": 5,
+        "warmups": 0,
+        "timeout_seconds": 60,
+    }
+    return profile_save(
+        actor=None,
+        profile=Profile(project=project, environment=environment, **{**defaults, **values}),
+    )
+
+
+def file_change(engineer, project, base, head):
+    return change_create(
+        actor=engineer,
+        project=project,
+        title=f"{base} to {head}",
+        reason="Measure it.",
+        expected_result="latency p99 -5 %",
+        base_revision=base,
+        head_revision=head,
+    )
+
+
+def test_an_http_profile_needs_its_port_plan_and_a_base_url_to_probe(
+    admin,
+    sample_project,
+    environment,  # noqa: F811
+):
+    project, _shas = sample_project
+    with pytest.raises(ValidationError, match="port"):
+        http_profile(project, environment, argv=[sys.executable, "server.py"])
+    with pytest.raises(ValidationError, match="entries"):
+        http_profile(project, environment, http_plan={"requests": 10})
+    with pytest.raises(ValidationError, match=r"host|path"):
+        http_profile(project, environment, http_plan={"entries": [{"path": "//evil.example/"}]})
+    with pytest.raises(ValidationError, match="base URL"):
+        http_profile(project, environment, http_target=HttpTarget.STAGING)
+    with pytest.raises(ValidationError, match="reset"):
+        http_profile(project, environment, reset={"argv": "rm -rf /"})
+
+
+def test_a_leak_fixed_is_a_slope_improved_and_every_server_is_stopped(
+    engineer,
+    sample_project,
+    environment,  # noqa: F811
+):
+    project, _shas = sample_project
+    profile = http_profile(project, environment)
+    change = file_change(engineer, project, "leak", "main")
+    measurement = measure(engineer, change, profile)
+
+    assert measurement.status == MeasurementStatus.DONE, measurement.error
+    results = {(r["metric"], r["endpoint"]): r for r in measurement.results}
+    slope = results[("rss_slope", None)]
+    assert slope["verdict"] == "improved", slope["reason"]
+    assert slope["role"] == "gating"
+    assert results[("latency_p99", None)]["role"] == "gating"
+    assert results[("latency_p50", None)]["role"] == "informational"
+    assert results[("cache_hit_ratio", None)]["direction"] == "higher"
+    sides = measurement.http_report["sides"]
+    assert sides["before"]["leak"]
+    assert sides["before"]["rss_slope"][0] > 2 * sides["after"]["rss_slope"][0]
+    assert sides["before"]["blocks"] == sides["after"]["blocks"] == 5
+    runs = list(measurement.runs.all())
+    assert all(r.probe["reset"] == "GET /items answered 200" for r in runs)
+    assert all(r.sandboxed and r.peak_rss_bytes and r.probe["result"]["total"] for r in runs)
+    assert all("latency_p99" in r.metrics or "latency_p50" in r.metrics for r in runs)
+    assert servers() == []
+
+
+def test_an_extra_query_is_a_regression_named_by_endpoint_and_blocks_the_release(
+    engineer,
+    sample_project,
+    environment,  # noqa: F811
+):
+    project, _shas = sample_project
+    profile = http_profile(project, environment, reset={})
+    change = file_change(engineer, project, "main", "extra-query")
+    measurement = measure(engineer, change, profile)
+
+    assert measurement.status == MeasurementStatus.DONE, measurement.error
+    queries = [r for r in measurement.results if r["metric"] == "db_queries"]
+    items = next(r for r in queries if r["endpoint"] == "GET /items")
+    assert items["verdict"] == "regressed", items["reason"]
+    assert "GET /items" in items["label"]
+    assert all(r["verdict"] != "regressed" for r in queries if r["endpoint"] != "GET /items")
+    blockers = release_evidence(change)
+    assert any("DB queries per request" in b and "GET /items" in b for b in blockers), blockers
+    assert servers() == []
