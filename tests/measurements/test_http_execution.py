@@ -100,6 +100,7 @@ def test_an_http_profile_needs_its_port_plan_and_a_base_url_to_probe(
 
 
 def test_a_leak_fixed_is_a_slope_improved_and_every_server_is_stopped(
+    as_user,
     engineer,
     sample_project,
     environment,  # noqa: F811
@@ -127,6 +128,19 @@ def test_a_leak_fixed_is_a_slope_improved_and_every_server_is_stopped(
     assert all("latency_p99" in r.metrics or "latency_p50" in r.metrics for r in runs)
     assert servers() == []
 
+    page = as_user(engineer).get(change.get_absolute_url()).content.decode()
+    for shown in (
+        "RSS growth per 1,000 requests",
+        "GET /leak",
+        "generator lag p99",
+        'aria-label="latency percentiles"',
+        'aria-label="RSS over requests"',
+        "the reset step ran before each",
+        "GET /items answered 200",
+        "DB queries (mean)",
+    ):
+        assert shown in page, shown
+
 
 def test_an_extra_query_is_a_regression_named_by_endpoint_and_blocks_the_release(
     engineer,
@@ -134,7 +148,8 @@ def test_an_extra_query_is_a_regression_named_by_endpoint_and_blocks_the_release
     environment,  # noqa: F811
 ):
     project, _shas = sample_project
-    profile = http_profile(project, environment, reset={})
+    reset = {"argv": [sys.executable, "-c", "open('reset.flag', 'w')"]}
+    profile = http_profile(project, environment, reset=reset)
     change = file_change(engineer, project, "main", "extra-query")
     measurement = measure(engineer, change, profile)
 
@@ -144,6 +159,7 @@ def test_an_extra_query_is_a_regression_named_by_endpoint_and_blocks_the_release
     assert items["verdict"] == "regressed", items["reason"]
     assert "GET /items" in items["label"]
     assert all(r["verdict"] != "regressed" for r in queries if r["endpoint"] != "GET /items")
+    assert all(r.probe["reset"].startswith("ran ") for r in measurement.runs.all())
     blockers = release_evidence(change)
     assert any("DB queries per request" in b and "GET /items" in b for b in blockers), blockers
     assert servers() == []
