@@ -8,12 +8,20 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from apps.changes.services import change_create
-from apps.measurements.models import HttpTarget, MeasurementStatus, Profile, ProfileKind
+from apps.measurements.models import (
+    ACTIVE_STATUSES,
+    HttpTarget,
+    Measurement,
+    MeasurementStatus,
+    Profile,
+    ProfileKind,
+)
 from apps.measurements.selectors import release_evidence
-from apps.measurements.services import profile_save
+from apps.measurements.services import measurement_request, profile_save
 from apps.projects.services import project_create
 from apps.projects.tasks import sync_project
 
+from ..workers import wait_for
 from .conftest import environment, measure  # noqa: F401
 from .http.sample import make_sample_repo
 
@@ -143,6 +151,7 @@ def test_a_leak_fixed_is_a_slope_improved_and_every_server_is_stopped(
 
 
 def test_an_extra_query_is_a_regression_named_by_endpoint_and_blocks_the_release(
+    worker,
     engineer,
     sample_project,
     environment,  # noqa: F811
@@ -151,7 +160,14 @@ def test_an_extra_query_is_a_regression_named_by_endpoint_and_blocks_the_release
     reset = {"argv": [sys.executable, "-c", "open('reset.flag', 'w')"]}
     profile = http_profile(project, environment, reset=reset)
     change = file_change(engineer, project, "main", "extra-query")
-    measurement = measure(engineer, change, profile)
+    worker(queues=(environment.queue,))
+    measurement = measurement_request(actor=engineer, change=change, profile=profile)
+    wait_for(
+        lambda: Measurement.objects.get(pk=measurement.pk).status not in ACTIVE_STATUSES,
+        what="the worker to measure the change",
+        timeout=90,
+    )
+    measurement.refresh_from_db()
 
     assert measurement.status == MeasurementStatus.DONE, measurement.error
     queries = [r for r in measurement.results if r["metric"] == "db_queries"]
