@@ -18,6 +18,7 @@ from .services import (
     measurement_calibrate,
     measurement_cancel,
     measurement_request,
+    measurement_snapshot_after,
     profile_save,
 )
 
@@ -155,6 +156,8 @@ class MeasurementSerializer(serializers.ModelSerializer):
             "expectation",
             "design",
             "extensions",
+            "config_at_start",
+            "config_at_end",
             "created",
             "started_at",
             "finished_at",
@@ -249,6 +252,17 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         body.is_valid(raise_exception=True)
         with work.publishing() as sent:
             measurement = measurement_request(actor=request.user, **body.validated_data)
+        return _created(measurement, sent)
+
+    @extend_schema(request=None, responses={201: MeasurementSerializer, 202: MeasurementSerializer})
+    @action(detail=True, methods=["post"])
+    def after(self, request, pk=None):
+        """Live staging: once the fix is deployed, take the after snapshot of a measurement
+        waiting for it (`status: "waiting"`) and compare. 202 when the broker is down."""
+        with work.publishing() as sent:
+            measurement = measurement_snapshot_after(
+                actor=request.user, measurement=self.get_object()
+            )
         return _created(measurement, sent)
 
     @extend_schema(responses={200: RunSerializer(many=True)})

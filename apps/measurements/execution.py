@@ -18,6 +18,7 @@ from .services import (
     measurement_heartbeat,
     measurement_record_attribution,
     measurement_record_config,
+    measurement_snapshot_wait,
     run_claim,
     run_finish,
 )
@@ -57,9 +58,10 @@ def _execute(measurement: Measurement, worker: str) -> None:
         return
     if not repository.has_clone(project):
         repository.sync(project)
-    measurement_record_config(
-        measurement=measurement, start=repository.config_fingerprint(profile.environment)
-    )
+    if not measurement.config_at_start:  # a resumed or live staging one keeps its first
+        measurement_record_config(
+            measurement=measurement, start=repository.config_fingerprint(profile.environment)
+        )
     limits = {
         "timeout": float(profile.timeout_seconds),
         "memory_limit_bytes": profile.memory_limit_mb * 1024 * 1024
@@ -93,6 +95,9 @@ def _execute(measurement: Measurement, worker: str) -> None:
             from .http_execution import run_blocks
 
             if not run_blocks(measurement=measurement, runner=runner, trees=trees, limits=limits):
+                return
+            if live and not measurement.runs.filter(side=Side.AFTER).exists():
+                measurement_snapshot_wait(measurement=measurement)
                 return
         # Adaptive runs: after the planned runs, blocks are added while a gating metric is
         # undecided (measurement_extend holds the stopping rule).

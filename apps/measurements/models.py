@@ -202,6 +202,7 @@ class Profile(TimeStampedModel):
 class MeasurementKind(models.TextChoices):
     COMPARE = "compare", "Before/after"
     CALIBRATE = "calibrate", "Calibration (A/A)"
+    STAGING = "staging", "Live staging (before/after snapshots)"
 
 
 class MeasurementStatus(models.TextChoices):
@@ -210,6 +211,8 @@ class MeasurementStatus(models.TextChoices):
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    # Live staging: the before snapshot is taken; the after one waits for the fix's deploy.
+    WAITING = "waiting", "Waiting for the after snapshot"
 
 
 ACTIVE_STATUSES = (MeasurementStatus.QUEUED, MeasurementStatus.RUNNING)

@@ -274,9 +274,8 @@ def release_evidence(change) -> list[str]:
     """
     from .models import ACTIVE_STATUSES, Measurement, MeasurementKind, MeasurementStatus
 
-    own = Measurement.objects.filter(change=change, kind=MeasurementKind.COMPARE).select_related(
-        "profile"
-    )
+    compared = (MeasurementKind.COMPARE, MeasurementKind.STAGING)
+    own = Measurement.objects.filter(change=change, kind__in=compared).select_related("profile")
     revisions = f"{change.base_sha[:10]} → {change.head_sha[:10]}"
     current = own.filter(base_sha=change.base_sha, head_sha=change.head_sha)
     latest: dict[int, Measurement] = {}

@@ -29,6 +29,7 @@ from apps.search.index import index_change, index_changes
 from . import metrics, stats
 from .models import (
     ACTIVE_STATUSES,
+    HttpTarget,
     Measurement,
     MeasurementKind,
     MeasurementStatus,
@@ -59,7 +60,9 @@ def plan_sides(*, runs_per_side: int, warmups: int, seed: int) -> list[tuple[str
     return order
 
 
-def _create(*, actor, profile: Profile, change: Change | None, kind, base_sha, head_sha):
+def _create(
+    *, actor, profile: Profile, change: Change | None, kind, base_sha, head_sha, sides=None
+):
     measurement = Measurement.objects.create(
         change=change,
         profile=profile,
@@ -69,7 +72,7 @@ def _create(*, actor, profile: Profile, change: Change | None, kind, base_sha, h
         head_sha=head_sha,
         published_at=timezone.now(),
     )
-    sides = plan_sides(
+    sides = sides or plan_sides(
         runs_per_side=profile.runs_per_side, warmups=profile.warmups, seed=measurement.pk
     )
     if kind == MeasurementKind.COMPARE:
@@ -105,7 +108,30 @@ def enqueue(measurement: Measurement) -> bool:
 
 @transaction.atomic
 def measurement_request(*, actor: User, change: Change, profile: Profile) -> Measurement:
-    """Measure `change` before and after under `profile`, on the profile's environment."""
+    """Measure `change` before and after under `profile`, on the profile's environment (for a
+    profile probing live staging: take the before snapshot)."""
+    if is_live_staging(profile):
+        # Nothing to check out: *Measure* on live staging is its before snapshot.
+        return measurement_snapshot_before(actor=actor, change=change, profile=profile)
+    change = _lock_measurable(actor, change, profile)
+    measurement = _create(
+        actor=actor,
+        profile=profile,
+        change=change,
+        kind=MeasurementKind.COMPARE,
+        base_sha=change.base_sha,
+        head_sha=change.head_sha,
+    )
+    _start_measuring(change)
+    return measurement
+
+
+def is_live_staging(profile: Profile) -> bool:
+    return profile.kind == ProfileKind.HTTP and profile.http_target == HttpTarget.STAGING
+
+
+def _lock_measurable(actor: User, change: Change, profile: Profile) -> Change:
+    """The change, locked, once `actor` may measure it under `profile` now."""
     if not can_edit_change(actor, change):
         raise PermissionDenied("Only the change's owner, a reviewer or an admin may measure it.")
     change = Change.objects.select_for_update().get(pk=change.pk)
@@ -117,20 +143,86 @@ def measurement_request(*, actor: User, change: Change, profile: Profile) -> Mea
         )
     if change.status in (ChangeStatus.SHIPPED, ChangeStatus.ROLLED_BACK):
         raise ValidationError({"profile": f"{change.number} has shipped; file a new change."})
-    if change.measurements.filter(profile=profile, status__in=ACTIVE_STATUSES).exists():
+    busy = (*ACTIVE_STATUSES, MeasurementStatus.WAITING)
+    if change.measurements.filter(profile=profile, status__in=busy).exists():
         raise ValidationError({"profile": "This profile is already measuring this change."})
+    return change
+
+
+def _start_measuring(change: Change) -> None:
+    if change.status != ChangeStatus.MEASURING:
+        Change.objects.filter(pk=change.pk).update(status=ChangeStatus.MEASURING)
+        index_change(change)
+
+
+@transaction.atomic
+def measurement_snapshot_before(*, actor: User, change: Change, profile: Profile) -> Measurement:
+    """Live staging, step one: probe the environment's base URL now, before the fix is
+    deployed. The measurement then waits for `measurement_snapshot_after`."""
+    if not is_live_staging(profile):
+        raise ValidationError({"profile": f"{profile.name} does not probe live staging."})
+    change = _lock_measurable(actor, change, profile)
+    blocks = [(Side.BEFORE, True)] * profile.warmups
+    blocks += [(Side.BEFORE, False)] * profile.runs_per_side
     measurement = _create(
         actor=actor,
         profile=profile,
         change=change,
-        kind=MeasurementKind.COMPARE,
+        kind=MeasurementKind.STAGING,
         base_sha=change.base_sha,
         head_sha=change.head_sha,
+        sides=blocks,
     )
-    if change.status != ChangeStatus.MEASURING:
-        Change.objects.filter(pk=change.pk).update(status=ChangeStatus.MEASURING)
-        index_change(change)
+    _start_measuring(change)
     return measurement
+
+
+@transaction.atomic
+def measurement_snapshot_after(*, actor: User, measurement: Measurement) -> Measurement:
+    """Live staging, step two, once the fix is deployed: probe again and compare."""
+    locked = Measurement.objects.select_for_update(of=("self",)).get(pk=measurement.pk)
+    if locked.change is None or not can_edit_change(actor, locked.change):
+        raise PermissionDenied("Only the change's owner, a reviewer or an admin may measure it.")
+    if locked.kind != MeasurementKind.STAGING or locked.status != MeasurementStatus.WAITING:
+        raise ValidationError({"measurement": "Only a taken before snapshot waits for its after."})
+    profile = locked.profile
+    first = max(r.sequence for r in locked.runs.all()) + 1
+    blocks = [(Side.AFTER, True)] * profile.warmups
+    blocks += [(Side.AFTER, False)] * profile.runs_per_side
+    Run.objects.bulk_create(
+        Run(measurement=locked, sequence=first + i, side=side, warmup=warmup)
+        for i, (side, warmup) in enumerate(blocks)
+    )
+    locked.runs_planned += len(blocks)
+    locked.status = MeasurementStatus.QUEUED
+    locked.phase = "waiting for a worker"
+    locked.attempts = 0
+    locked.worker = ""
+    locked.published_at = timezone.now()
+    locked.save(
+        update_fields=["runs_planned", "status", "phase", "attempts", "worker", "published_at"]
+    )
+    audit_record(
+        actor=actor,
+        action="measure",
+        obj=locked.change,
+        after={"measurement": locked.pk, "snapshot": "after"},
+    )
+    _start_measuring(locked.change)
+    transaction.on_commit(lambda: enqueue(locked))
+    return locked
+
+
+def measurement_snapshot_wait(*, measurement: Measurement) -> None:
+    """The worker took the before snapshot: the measurement waits for the deploy."""
+    with transaction.atomic():
+        Measurement.objects.filter(
+            pk=measurement.pk, status=MeasurementStatus.RUNNING, worker=measurement.worker
+        ).update(
+            status=MeasurementStatus.WAITING,
+            phase="before snapshot taken: measure after once the fix is deployed",
+        )
+        _settle_change(measurement.change_id)
 
 
 @transaction.atomic
@@ -166,7 +258,8 @@ def measurement_cancel(*, actor: User, measurement: Measurement) -> None:
     )
     if not allowed:
         raise PermissionDenied("Only the change's owner, a reviewer or an admin may cancel.")
-    cancelled = Measurement.objects.filter(pk=measurement.pk, status__in=ACTIVE_STATUSES).update(
+    cancellable = (*ACTIVE_STATUSES, MeasurementStatus.WAITING)
+    cancelled = Measurement.objects.filter(pk=measurement.pk, status__in=cancellable).update(
         status=MeasurementStatus.CANCELLED, phase="cancelled", finished_at=timezone.now()
     )
     if cancelled:

@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from apps.changes.services import change_create
+from apps.measurements.execution import execute
 from apps.measurements.models import (
     ACTIVE_STATUSES,
     HttpTarget,
@@ -17,7 +18,11 @@ from apps.measurements.models import (
     ProfileKind,
 )
 from apps.measurements.selectors import release_evidence
-from apps.measurements.services import measurement_request, profile_save
+from apps.measurements.services import (
+    measurement_request,
+    measurement_snapshot_after,
+    profile_save,
+)
 from apps.projects.services import project_create
 from apps.projects.tasks import sync_project
 
@@ -179,3 +184,86 @@ def test_an_extra_query_is_a_regression_named_by_endpoint_and_blocks_the_release
     blockers = release_evidence(change)
     assert any("DB queries per request" in b and "GET /items" in b for b in blockers), blockers
     assert servers() == []
+
+
+@pytest.fixture
+def staging(tmp_path, sample_project, environment):  # noqa: F811
+    """A running sample service on a loopback port, registered as the environment's base URL;
+    ``staging.deploy(name)`` replaces it by that revision on the same port."""
+    from apps.measurements.http.serve import ServedProcess, free_port
+    from apps.projects.services import environment_save
+
+    from .http.sample import SERVE_ENV, worktree
+
+    _project, shas = sample_project
+    port = free_port()
+    config = tmp_path / "staging.toml"
+    environment.base_url = f"http://127.0.0.1:{port}"
+    environment.config_files = [str(config)]
+    environment_save(actor=None, environment=environment)
+
+    class Staging:
+        service = None
+
+        def deploy(self, name: str) -> None:
+            if self.service is not None:
+                self.service.stop()
+            config.write_text(f"revision = {name!r}\n")  # each deploy its own configuration
+            tree = tmp_path / f"deployed-{name}"
+            if not tree.exists():
+                worktree(tmp_path / "sample", shas[name], tree)
+            self.service = ServedProcess(
+                [sys.executable, "server.py", str(port)], cwd=tree, env=SERVE_ENV
+            )
+            self.service.start()
+            while self.service.get(f"http://127.0.0.1:{port}/items")[0] != 200:
+                assert self.service.exit_code() is None, self.service.output_tail()
+
+    running = Staging()
+    yield running
+    if running.service is not None:
+        running.service.stop()
+
+
+def test_live_staging_snapshots_before_and_after_a_deploy_are_compared(
+    as_user,
+    engineer,
+    sample_project,
+    environment,  # noqa: F811
+    staging,
+):
+    project, _shas = sample_project
+    staging.deploy("base")
+    plan = {**PLAN, "memory": {"source": "endpoint", "path": "/_fixledger/memory", "field": "rss"}}
+    profile = http_profile(
+        project, environment, http_target=HttpTarget.STAGING, argv=[], http_plan=plan
+    )
+    change = file_change(engineer, project, "main", "extra-query")
+
+    before = measure(engineer, change, profile)
+    assert before.status == MeasurementStatus.WAITING, before.error
+    assert before.kind == "staging" and before.config_at_start
+    assert {r.side for r in before.runs.all()} == {"before"}
+    assert all(r.probe["reset"] == "GET /items answered 200" for r in before.runs.all())
+    assert release_evidence(change) == [
+        f"Not measured: measure the change at its current revisions "
+        f"({change.base_sha[:10]} → {change.head_sha[:10]})."
+    ]
+    page = as_user(engineer).get(change.get_absolute_url()).content.decode()
+    assert "Measure after" in page and "Before snapshot taken" in page
+
+    staging.deploy("extra-query")
+    after = measurement_snapshot_after(actor=engineer, measurement=before)
+    execute(measurement_id=after.pk, worker="w@test")
+    after.refresh_from_db()
+    assert after.status == MeasurementStatus.DONE, after.error
+    assert after.config_at_start == before.config_at_start
+    assert after.config_at_end and after.config_at_end != after.config_at_start
+    items = next(
+        r for r in after.results if r["metric"] == "db_queries" and r["endpoint"] == "GET /items"
+    )
+    assert items["verdict"] == "regressed", items["reason"]
+    assert after.http_report["sides"]["after"]["blocks"] == 5
+    page = as_user(engineer).get(change.get_absolute_url()).content.decode()
+    assert f"Live staging at {environment.base_url}" in page
+    assert after.config_at_start[:12] in page and after.config_at_end[:12] in page
