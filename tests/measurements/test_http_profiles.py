@@ -3,7 +3,7 @@
 from apps.core.audit import audit_history
 from apps.measurements.models import Profile
 
-from .conftest import demo_project, environment  # noqa: F401
+from .conftest import demo_change, demo_project, environment, profile  # noqa: F401
 
 PLAN = {"entries": [{"path": "/items"}], "requests": 1000, "rate": 200}
 
@@ -41,8 +41,8 @@ def test_admins_define_http_profiles_through_the_api(
     roles = {m["key"]: m["role"] for m in data["metrics"]}
     assert roles["latency_p99"] == roles["db_queries"] == roles["rss_slope"] == "gating"
     assert roles["latency_p50"] == roles["cache_hit_ratio"] == "informational"
-    profile = Profile.objects.get(name="serve it")
-    assert [e.action for e in audit_history(profile)] == ["create"]
+    serving = Profile.objects.get(name="serve it")
+    assert [e.action for e in audit_history(serving)] == ["create"]
 
     live = api.post(
         "/api/profiles/",
@@ -59,14 +59,28 @@ def test_admins_define_http_profiles_through_the_api(
         ({"reset": {"shell": "rm -rf /"}}, "reset"),
         ({"http_target": "staging", "environment": "bare"}, "http_target"),
     ):
-        refused = api.patch(f"/api/profiles/{profile.pk}/", bad, format="json")
+        refused = api.patch(f"/api/profiles/{serving.pk}/", bad, format="json")
         assert refused.status_code == 400, bad
         assert field in refused.json(), refused.json()
     assert (
         api_as(engineer)
-        .patch(f"/api/profiles/{profile.pk}/", {"ready_path": "/"}, format="json")
+        .patch(f"/api/profiles/{serving.pk}/", {"ready_path": "/"}, format="json")
         .status_code
         == 403
     )
-    profile.refresh_from_db()
-    assert profile.ready_path == "/health"
+    serving.refresh_from_db()
+    assert serving.ready_path == "/health"
+
+
+def test_only_a_waiting_staging_snapshot_takes_an_after_one(
+    api_as,
+    engineer,
+    demo_change,  # noqa: F811
+    profile,  # noqa: F811
+):
+    from apps.measurements.services import measurement_request
+
+    measurement = measurement_request(actor=engineer, change=demo_change, profile=profile)
+    refused = api_as(engineer).post(f"/api/measurements/{measurement.pk}/after/")
+    assert refused.status_code == 400
+    assert "before snapshot" in str(refused.json())
