@@ -25,6 +25,7 @@ from apps.measurements.services import (
 )
 from apps.projects.services import project_create
 from apps.projects.tasks import sync_project
+from apps.search.models import SearchEntry
 
 from ..workers import wait_for
 from .conftest import environment, measure  # noqa: F401
@@ -140,6 +141,8 @@ def test_a_leak_fixed_is_a_slope_improved_and_every_server_is_stopped(
     assert all(r.sandboxed and r.peak_rss_bytes and r.probe["result"]["total"] for r in runs)
     assert all("latency_p99" in r.metrics or "latency_p50" in r.metrics for r in runs)
     assert servers() == []
+    entry = SearchEntry.objects.get(change=change)
+    assert entry.gains["rss_slope"] > 0 and "improved" in entry.verdicts
 
     page = as_user(engineer).get(change.get_absolute_url()).content.decode()
     for shown in (
