@@ -222,6 +222,12 @@ def measurement_snapshot_wait(*, measurement: Measurement) -> None:
             status=MeasurementStatus.WAITING,
             phase="before snapshot taken: measure after once the fix is deployed",
         )
+        audit_record(
+            actor=None,
+            action="snapshot",
+            obj=measurement.change or measurement.profile,
+            after={"measurement": measurement.pk, "snapshot": "before"},
+        )
         _settle_change(measurement.change_id)
 
 
