@@ -194,7 +194,10 @@ def leaks(root: Path, repeats: int, sizes: tuple[int, ...]) -> None:
         )
         if name != "bounded" and smallest is None and called >= repeats * 19 / 20:
             smallest = revisions[name]["LEAK_BYTES"]
-    print(f"   smallest leak found >= 19 in 20: {smallest} B/request (payload; ~41 B more kept)")
+    print(
+        f"   smallest leak found >= 19 in 20: {smallest} B/request of payload"
+        " (CPython keeps ~50 B more per kept object)"
+    )
 
 
 def stall(base: Path) -> None:
