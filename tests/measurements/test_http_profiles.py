@@ -84,3 +84,43 @@ def test_only_a_waiting_staging_snapshot_takes_an_after_one(
     refused = api_as(engineer).post(f"/api/measurements/{measurement.pk}/after/")
     assert refused.status_code == 400
     assert "before snapshot" in str(refused.json())
+
+
+def test_admins_define_http_profiles_in_the_admin(
+    as_user,
+    admin,
+    demo_project,  # noqa: F811
+    environment,  # noqa: F811
+):
+    import json
+
+    form = {
+        "project": demo_project.pk,
+        "name": "served",
+        "environment": environment.pk,
+        "kind": "http",
+        "argv": json.dumps(["python", "app.py"]),
+        "setup_argv": "[]",
+        "env": "{}",
+        "runs_per_side": 5,
+        "warmups": 0,
+        "timeout_seconds": 60,
+        "max_runs_per_side": 5,
+        "extension_runs": 1,
+        "metric_policy": "{}",
+        "http_target": "serve",
+        "ready_path": "/",
+        "startup_timeout_seconds": 30,
+        "http_plan": json.dumps(PLAN),
+        "reset": "{}",
+    }
+    client = as_user(admin)
+    refused = client.post("/admin/measurements/profile/add/", form)
+    assert refused.status_code == 200
+    assert "write {port} in its argv" in refused.content.decode()
+    form["argv"] = json.dumps(["python", "app.py", "{port}"])
+    created = client.post("/admin/measurements/profile/add/", form)
+    assert created.status_code == 302, created.content.decode()[:2000]
+    served = Profile.objects.get(name="served")
+    assert served.kind == "http" and served.http_plan == PLAN
+    assert [e.action for e in audit_history(served)] == ["create"]
