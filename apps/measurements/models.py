@@ -1,3 +1,5 @@
+import math
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -167,8 +169,8 @@ class Profile(TimeStampedModel):
                 )
 
     def _clean_kind(self) -> None:
-        from .http.plan import PlanError, validate_path
-        from .http.serve import PORT_PLACEHOLDER
+        from .http.plan import PlanError, parse_plan, validate_path
+        from .http.serve import PORT_PLACEHOLDER, expected_seconds
 
         if self.kind != ProfileKind.HTTP:
             if not self.argv:
@@ -184,6 +186,19 @@ class Profile(TimeStampedModel):
             if not any(PORT_PLACEHOLDER in arg for arg in self.argv or []):
                 raise ValidationError(
                     {"argv": "The serve command must take its port: write {port} in its argv."}
+                )
+            # The timeout bounds the served process: it must outlast start-up and the plan.
+            try:
+                plan = parse_plan(self.http_plan)
+            except PlanError:
+                return  # the plan's own validator says what is wrong with it
+            needed = math.ceil(expected_seconds(plan) + (self.startup_timeout_seconds or 0))
+            if self.timeout_seconds is not None and self.timeout_seconds < needed:
+                raise ValidationError(
+                    {
+                        "timeout_seconds": f"A served block may take {needed} s (start-up and "
+                        f"the plan): allow at least that."
+                    }
                 )
         else:
             if self.environment_id and not self.environment.base_url:

@@ -109,6 +109,8 @@ def test_an_http_profile_needs_its_port_plan_and_a_base_url_to_probe(
         http_profile(project, environment, http_plan={"entries": [{"path": "//evil.example/"}]})
     with pytest.raises(ValidationError, match="base URL"):
         http_profile(project, environment, http_target=HttpTarget.STAGING)
+    with pytest.raises(ValidationError, match="allow at least that"):
+        http_profile(project, environment, timeout_seconds=10)
     with pytest.raises(ValidationError, match="reset"):
         http_profile(project, environment, reset={"argv": "rm -rf /"})
 
