@@ -8,7 +8,6 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from apps.changes.services import change_create
-from apps.measurements.execution import execute
 from apps.measurements.models import (
     ACTIVE_STATUSES,
     HttpTarget,
@@ -81,6 +80,16 @@ def http_profile(project, environment, **values) -> Profile:  # noqa: F811
         actor=None,
         profile=Profile(project=project, environment=environment, **{**defaults, **values}),
     )
+
+
+def settled(measurement) -> None:
+    """Wait for a real worker to end (or pause) the measurement; refresh it."""
+    wait_for(
+        lambda: Measurement.objects.get(pk=measurement.pk).status not in ACTIVE_STATUSES,
+        what="the worker to measure the change",
+        timeout=90,
+    )
+    measurement.refresh_from_db()
 
 
 def file_change(engineer, project, base, head):
@@ -172,12 +181,7 @@ def test_an_extra_query_is_a_regression_named_by_endpoint_and_blocks_the_release
     change = file_change(engineer, project, "main", "extra-query")
     worker(queues=(environment.queue,))
     measurement = measurement_request(actor=engineer, change=change, profile=profile)
-    wait_for(
-        lambda: Measurement.objects.get(pk=measurement.pk).status not in ACTIVE_STATUSES,
-        what="the worker to measure the change",
-        timeout=90,
-    )
-    measurement.refresh_from_db()
+    settled(measurement)
 
     assert measurement.status == MeasurementStatus.DONE, measurement.error
     queries = [r for r in measurement.results if r["metric"] == "db_queries"]
@@ -231,6 +235,7 @@ def staging(tmp_path, sample_project, environment):  # noqa: F811
 
 
 def test_live_staging_snapshots_before_and_after_a_deploy_are_compared(
+    worker,
     as_user,
     engineer,
     sample_project,
@@ -245,7 +250,9 @@ def test_live_staging_snapshots_before_and_after_a_deploy_are_compared(
     )
     change = file_change(engineer, project, "main", "extra-query")
 
-    before = measure(engineer, change, profile)
+    worker(queues=(environment.queue,))
+    before = measurement_request(actor=engineer, change=change, profile=profile)
+    settled(before)
     assert before.status == MeasurementStatus.WAITING, before.error
     assert before.kind == "staging" and before.config_at_start
     assert {r.side for r in before.runs.all()} == {"before"}
@@ -259,8 +266,7 @@ def test_live_staging_snapshots_before_and_after_a_deploy_are_compared(
 
     staging.deploy("extra-query")
     after = measurement_snapshot_after(actor=engineer, measurement=before)
-    execute(measurement_id=after.pk, worker="w@test")
-    after.refresh_from_db()
+    settled(after)
     assert after.status == MeasurementStatus.DONE, after.error
     assert after.config_at_start == before.config_at_start
     assert after.config_at_end and after.config_at_end != after.config_at_start
