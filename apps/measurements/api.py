@@ -188,7 +188,8 @@ class ProfileViewSet(viewsets.ModelViewSet):
     """Measurement profiles: what workers run and how verdicts are judged.
 
     Everyone reads; admins create and edit every field (command, setup, environment
-    variables, limits, metric policy, adaptive runs), audited. Anyone may calibrate one.
+    variables, limits, metric policy, adaptive runs; for `kind: "http"` the target, readiness
+    path, start-up timeout, request plan and reset step), audited. Anyone may calibrate one.
     """
 
     queryset = Profile.objects.select_related("project", "environment")
