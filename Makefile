@@ -14,7 +14,7 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 TEST_BROKER_KEY_PREFIX ?= fixledger-test-$(CHECKOUT_ID):
 PYTEST_ARGS ?=
 
-.PHONY: run test test-embedded test-services browser sandbox lint format clean
+.PHONY: run test test-embedded test-services browser sandbox wrk bench-http lint format clean
 
 $(VENV)/.installed: pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,16 @@ sandbox:
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
 	  else echo "workers need Debian's bubblewrap: sudo apt-get install bubblewrap" >&2; exit 1; fi; }
+
+# Debian's wrk is the reference the HTTP probe's benchmark measures itself against.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "the HTTP probe benchmark needs Debian's wrk: sudo apt-get install wrk" >&2; exit 1; fi; }
+
+bench-http: $(VENV)/.installed wrk
+	$(PY) tests/benchmarks/http_probe.py
 
 test: $(VENV)/.installed browser sandbox
 	$(PY) -m ruff format --check .

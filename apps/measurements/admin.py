@@ -13,13 +13,14 @@ class ProfileAdmin(admin.ModelAdmin):
 
     list_display = [
         "name",
+        "kind",
         "project",
         "environment",
         "runs_per_side",
         "max_runs_per_side",
         "calibrated_at",
     ]
-    list_filter = ["project", "environment"]
+    list_filter = ["kind", "project", "environment"]
     readonly_fields = ["resolution", "calibrated_at", "created", "updated"]
     formfield_overrides = BOUNDED_JSON_FORMFIELDS
 

@@ -18,6 +18,7 @@ from .services import (
     measurement_calibrate,
     measurement_cancel,
     measurement_request,
+    measurement_snapshot_after,
     profile_save,
 )
 
@@ -40,6 +41,7 @@ class ProfileSerializer(serializers.ModelSerializer):
             "project",
             "name",
             "environment",
+            "kind",
             "argv",
             "setup_argv",
             "env",
@@ -52,6 +54,11 @@ class ProfileSerializer(serializers.ModelSerializer):
             "stop_on_failure",
             "attribution",
             "metric_policy",
+            "http_target",
+            "ready_path",
+            "startup_timeout_seconds",
+            "http_plan",
+            "reset",
             "metrics",
             "resolution",
             "calibrated_at",
@@ -154,6 +161,8 @@ class MeasurementSerializer(serializers.ModelSerializer):
             "design",
             "extensions",
             "blockers",
+            "config_at_start",
+            "config_at_end",
             "created",
             "started_at",
             "finished_at",
@@ -190,7 +199,8 @@ class ProfileViewSet(viewsets.ModelViewSet):
     """Measurement profiles: what workers run and how verdicts are judged.
 
     Everyone reads; admins create and edit every field (command, setup, environment
-    variables, limits, metric policy, adaptive runs), audited. Anyone may calibrate one.
+    variables, limits, metric policy, adaptive runs; for `kind: "http"` the target, readiness
+    path, start-up timeout, request plan and reset step), audited. Anyone may calibrate one.
     """
 
     queryset = Profile.objects.select_related("project", "environment")
@@ -258,6 +268,17 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         body.is_valid(raise_exception=True)
         with work.publishing() as sent:
             measurement = measurement_request(actor=request.user, **body.validated_data)
+        return _created(measurement, sent)
+
+    @extend_schema(request=None, responses={201: MeasurementSerializer, 202: MeasurementSerializer})
+    @action(detail=True, methods=["post"])
+    def after(self, request, pk=None):
+        """Live staging: once the fix is deployed, take the after snapshot of a measurement
+        waiting for it (`status: "waiting"`) and compare. 202 when the broker is down."""
+        with work.publishing() as sent:
+            measurement = measurement_snapshot_after(
+                actor=request.user, measurement=self.get_object()
+            )
         return _created(measurement, sent)
 
     @extend_schema(responses={200: RunSerializer(many=True)})

@@ -77,8 +77,14 @@ def strip_chart(before: list[float], after: list[float], unit: str) -> SafeStrin
     )
 
 
-def timeline_chart(before: list[list[float]], after: list[list[float]]) -> SafeString:
-    """RSS over time of a typical run of each side, on one plot."""
+def timeline_chart(
+    before: list[list[float]],
+    after: list[list[float]],
+    *,
+    x_unit: str = "s",
+    label: str = "RSS over time",
+) -> SafeString:
+    """RSS over time (or over requests, ``x_unit="requests"``) of a typical run of each side."""
     points = before + after
     if not points:
         return mark_safe("")
@@ -95,11 +101,11 @@ def timeline_chart(before: list[list[float]], after: list[list[float]]) -> SafeS
     top = max(p[1] for p in points)
     end = max(p[0] for p in points)
     return format_html(
-        '<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="RSS over time">'
+        '<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{label}">'
         '<line x1="{l}" y1="{b}" x2="{w}" y2="{b}" stroke="#ccc"/>{before}{after}'
         '<text x="4" y="16" font-size="10" fill="#666">{top}</text>'
         '<text x="4" y="{b}" font-size="10" fill="#666">0</text>'
-        '<text x="{w}" y="{h}" font-size="10" fill="#666" text-anchor="end">{end} s</text>'
+        '<text x="{w}" y="{h}" font-size="10" fill="#666" text-anchor="end">{end} {x_unit}</text>'
         '<text x="{l}" y="{h}" font-size="11" fill="{cb}">— before</text>'
         '<text x="{l2}" y="{h}" font-size="11" fill="{ca}">— after</text></svg>',
         w=width,
@@ -110,7 +116,63 @@ def timeline_chart(before: list[list[float]], after: list[list[float]]) -> SafeS
         before=line(before, BEFORE_COLOUR),
         after=line(after, AFTER_COLOUR),
         top=format_value(top, "bytes"),
-        end=f"{end:.2f}",
+        end=f"{end:.2f}" if x_unit == "s" else f"{end:,.0f}",
+        x_unit=x_unit,
+        label=label,
+        cb=BEFORE_COLOUR,
+        ca=AFTER_COLOUR,
+    )
+
+
+def percentile_chart(before: dict[str, float | None], after: dict[str, float | None]) -> SafeString:
+    """Latency percentiles of all requests, a bar per side for each: where the tails moved."""
+    names = [n for n in before if before.get(n) is not None and after.get(n) is not None]
+    if not names:
+        return mark_safe("")
+    width, left, right, row = 600, 60, 90, 34
+    height = row * len(names) + 24
+    x = _scale(0, max(max(before[n], after[n]) for n in names) or 1, left, width - right)
+    bars = format_html_join(
+        "",
+        '<text x="4" y="{}" font-size="11" fill="#333">{}</text>'
+        '<rect x="{}" y="{}" width="{}" height="11" fill="{}"><title>before {}</title></rect>'
+        '<text x="{}" y="{}" font-size="10" fill="#666">{}</text>'
+        '<rect x="{}" y="{}" width="{}" height="11" fill="{}"><title>after {}</title></rect>'
+        '<text x="{}" y="{}" font-size="10" fill="#666">{}</text>',
+        (
+            (
+                i * row + 20,
+                name,
+                left,
+                i * row + 6,
+                f"{x(before[name]) - left:.1f}",
+                BEFORE_COLOUR,
+                format_value(before[name], "ms"),
+                f"{x(before[name]) + 4:.1f}",
+                i * row + 16,
+                format_value(before[name], "ms"),
+                left,
+                i * row + 19,
+                f"{x(after[name]) - left:.1f}",
+                AFTER_COLOUR,
+                format_value(after[name], "ms"),
+                f"{x(after[name]) + 4:.1f}",
+                i * row + 29,
+                format_value(after[name], "ms"),
+            )
+            for i, name in enumerate(names)
+        ),
+    )
+    return format_html(
+        '<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="latency percentiles">'
+        '{bars}<text x="{l}" y="{h2}" font-size="11" fill="{cb}">■ before</text>'
+        '<text x="{l2}" y="{h2}" font-size="11" fill="{ca}">■ after</text></svg>',
+        w=width,
+        h=height,
+        h2=height - 4,
+        l=left,
+        l2=left + 80,
+        bars=bars,
         cb=BEFORE_COLOUR,
         ca=AFTER_COLOUR,
     )

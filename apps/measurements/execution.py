@@ -7,7 +7,7 @@ from pathlib import Path
 from apps.projects import git, repository
 
 from .attribution import attribute, is_python_command
-from .models import Measurement, Run, RunStatus, Side
+from .models import HttpTarget, Measurement, ProfileKind, Run, RunStatus, Side
 from .sandbox import CannotSandbox
 from .services import (
     measurement_alive,
@@ -18,6 +18,7 @@ from .services import (
     measurement_heartbeat,
     measurement_record_attribution,
     measurement_record_config,
+    measurement_snapshot_wait,
     run_claim,
     run_finish,
 )
@@ -57,18 +58,24 @@ def _execute(measurement: Measurement, worker: str) -> None:
         return
     if not repository.has_clone(project):
         repository.sync(project)
-    measurement_record_config(
-        measurement=measurement, start=repository.config_fingerprint(profile.environment)
-    )
+    if not measurement.config_at_start:  # a resumed or live staging one keeps its first
+        measurement_record_config(
+            measurement=measurement, start=repository.config_fingerprint(profile.environment)
+        )
     limits = {
         "timeout": float(profile.timeout_seconds),
         "memory_limit_bytes": profile.memory_limit_mb * 1024 * 1024
         if profile.memory_limit_mb
         else None,
     }
+    live = profile.kind == ProfileKind.HTTP and profile.http_target == HttpTarget.STAGING
     with contextlib.ExitStack() as stack:
         trees: dict[str, Path] = {}
-        for side, sha in ((Side.BEFORE, measurement.base_sha), (Side.AFTER, measurement.head_sha)):
+        for side, sha in (
+            ()
+            if live
+            else ((Side.BEFORE, measurement.base_sha), (Side.AFTER, measurement.head_sha))
+        ):
             if not measurement_heartbeat(measurement=measurement, phase=f"checking out {side}"):
                 return
             trees[side] = stack.enter_context(repository.checkout(project, sha, worker=worker))
@@ -84,9 +91,17 @@ def _execute(measurement: Measurement, worker: str) -> None:
                         f"\n{setup.output_tail[-1000:]}",
                     )
                     return
+        if profile.kind == ProfileKind.HTTP:
+            from .http_execution import run_blocks
+
+            if not run_blocks(measurement=measurement, runner=runner, trees=trees, limits=limits):
+                return
+            if live and not measurement.runs.filter(side=Side.AFTER).exists():
+                measurement_snapshot_wait(measurement=measurement)
+                return
         # Adaptive runs: after the planned runs, blocks are added while a gating metric is
         # undecided (measurement_extend holds the stopping rule).
-        extended = True
+        extended = profile.kind != ProfileKind.HTTP
         while extended:
             pending = Run.objects.filter(measurement=measurement, status=RunStatus.PENDING)
             for run in pending.order_by("sequence"):
@@ -105,7 +120,11 @@ def _execute(measurement: Measurement, worker: str) -> None:
                     )
                     return
             extended = measurement_extend(measurement=measurement)
-    if profile.attribution and is_python_command(profile.argv):
+    if (
+        profile.attribution
+        and profile.kind == ProfileKind.COMMAND
+        and is_python_command(profile.argv)
+    ):
         if not measurement_heartbeat(measurement=measurement, phase="attributing allocations"):
             return
         measurement_record_attribution(

@@ -71,6 +71,21 @@ BUILTIN: dict[str, tuple[Metric, ...]] = {
         Metric("user_cpu", "user CPU time", "s"),
         Metric("system_cpu", "system CPU time", "s"),
     ),
+    # HTTP probes (http/analysis.py computes them). What a user feels and what a leak or an
+    # extra query costs in production gate: the tail (p99, 5 %), errors, queries per request and
+    # the RSS slope (their floors live in analysis.DEFAULT_FLOORS, so any significant rise
+    # blocks). The median and p95 move with the p99 and only inform; the hit ratio explains a
+    # latency change rather than being one, and a peak is not a leak.
+    "http": (
+        Metric("latency_p99", "latency p99", "ms", role=Role.GATING, smallest_effect_pct=5.0),
+        Metric("error_rate", "error rate", "%", role=Role.GATING),
+        Metric("db_queries", "DB queries per request", "queries", role=Role.GATING),
+        Metric("rss_slope", "RSS growth per 1,000 requests", "B", role=Role.GATING),
+        Metric("latency_p50", "latency p50", "ms"),
+        Metric("latency_p95", "latency p95", "ms"),
+        Metric("cache_hit_ratio", "cache hit ratio", "%", direction=Direction.HIGHER),
+        Metric("server_peak_rss", "server peak RSS", "B"),
+    ),
 }
 DEFAULT_KIND = "command"
 

@@ -1,3 +1,5 @@
+import math
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -8,11 +10,22 @@ from apps.core.models import ClaimedWork, TimeStampedModel
 from apps.projects.models import Environment, Project
 
 from .validators import (
-    validate_argv,
     validate_env,
+    validate_http_plan,
     validate_metric_policy,
     validate_optional_argv,
+    validate_reset,
 )
+
+
+class ProfileKind(models.TextChoices):
+    COMMAND = "command", "Command in the revision"
+    HTTP = "http", "HTTP service"
+
+
+class HttpTarget(models.TextChoices):
+    SERVE = "serve", "Serve the revision from its worktree"
+    STAGING = "staging", "Probe the environment's base URL (live staging)"
 
 
 class Profile(TimeStampedModel):
@@ -21,10 +34,14 @@ class Profile(TimeStampedModel):
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="profiles")
     name = models.CharField(max_length=100)
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="profiles")
+    kind = models.CharField(max_length=10, choices=ProfileKind.choices, default=ProfileKind.COMMAND)
     argv = models.JSONField(
         "command",
-        validators=[validate_argv],
-        help_text='Run in the checked-out revision, without a shell: ["python", "bench.py"].',
+        default=list,
+        blank=True,
+        validators=[validate_optional_argv],
+        help_text='Run in the checked-out revision, without a shell: ["python", "bench.py"]. '
+        'An HTTP profile serving the revision takes its port: ["python", "app.py", "{port}"].',
     )
     setup_argv = models.JSONField(
         "setup command",
@@ -78,6 +95,43 @@ class Profile(TimeStampedModel):
         default=10,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
     )
+    http_target = models.CharField(
+        "HTTP target",
+        max_length=10,
+        choices=HttpTarget.choices,
+        default=HttpTarget.SERVE,
+        help_text="HTTP profiles: serve each revision on a loopback port, or probe the "
+        "environment's registered base URL.",
+    )
+    ready_path = models.CharField(
+        "readiness path",
+        max_length=200,
+        default="/",
+        help_text="HTTP profiles serving the revision: answered below 500 once it is ready.",
+    )
+    startup_timeout_seconds = models.PositiveIntegerField(
+        "start-up timeout",
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(600)],
+    )
+    http_plan = models.JSONField(
+        "request plan",
+        default=dict,
+        blank=True,
+        validators=[validate_http_plan],
+        help_text='HTTP profiles: {"entries": [{"method": "GET", "path": "/", "weight": 1}], '
+        '"requests": 2000, "warmup": 200, "rate": 100} (requests per block) plus where the '
+        'service reports itself: "cache_headers", "db_header" or "server_timing_db", "memory" '
+        '({"source": "process"} or {"source": "endpoint", "path": ..., "field": ...}).',
+    )
+    reset = models.JSONField(
+        "reset step",
+        default=dict,
+        blank=True,
+        validators=[validate_reset],
+        help_text='HTTP profiles: run before every block on both sides, e.g. {"method": "POST", '
+        '"path": "/cache/clear"} or, serving the revision, {"argv": ["python", "clear.py"]}.',
+    )
     # Filled by calibration (an A/A measurement): the smallest change per metric it detects.
     resolution = models.JSONField(default=dict, blank=True)
     calibrated_at = models.DateTimeField(null=True, blank=True)
@@ -95,6 +149,7 @@ class Profile(TimeStampedModel):
         from . import stats
 
         super().clean()
+        self._clean_kind()
         if self.max_runs_per_side is not None and self.runs_per_side is not None:
             if self.max_runs_per_side < self.runs_per_side:
                 raise ValidationError(
@@ -113,10 +168,56 @@ class Profile(TimeStampedModel):
                     }
                 )
 
+    def _clean_kind(self) -> None:
+        from .http.plan import PlanError, parse_plan, validate_path
+        from .http.serve import PORT_PLACEHOLDER, expected_seconds
+
+        if self.kind != ProfileKind.HTTP:
+            if not self.argv:
+                raise ValidationError({"argv": "The command needs at least the program to run."})
+            return
+        if not self.http_plan:
+            raise ValidationError({"http_plan": "An HTTP profile needs its request plan."})
+        try:
+            validate_path(self.ready_path)
+        except PlanError as exc:
+            raise ValidationError({"ready_path": str(exc)}) from None
+        if self.http_target == HttpTarget.SERVE:
+            if not any(PORT_PLACEHOLDER in arg for arg in self.argv or []):
+                raise ValidationError(
+                    {"argv": "The serve command must take its port: write {port} in its argv."}
+                )
+            # The timeout bounds the served process: it must outlast start-up and the plan.
+            try:
+                plan = parse_plan(self.http_plan)
+            except PlanError:
+                return  # the plan's own validator says what is wrong with it
+            needed = math.ceil(expected_seconds(plan) + (self.startup_timeout_seconds or 0))
+            if self.timeout_seconds is not None and self.timeout_seconds < needed:
+                raise ValidationError(
+                    {
+                        "timeout_seconds": f"A served block may take {needed} s (start-up and "
+                        f"the plan): allow at least that."
+                    }
+                )
+        else:
+            if self.environment_id and not self.environment.base_url:
+                raise ValidationError(
+                    {
+                        "http_target": "The environment has no base URL to probe: an admin "
+                        "registers it on the environment first."
+                    }
+                )
+            if "argv" in (self.reset or {}):
+                raise ValidationError(
+                    {"reset": "A live staging service has no worktree: reset with a request."}
+                )
+
 
 class MeasurementKind(models.TextChoices):
     COMPARE = "compare", "Before/after"
     CALIBRATE = "calibrate", "Calibration (A/A)"
+    STAGING = "staging", "Live staging (before/after snapshots)"
 
 
 class MeasurementStatus(models.TextChoices):
@@ -125,6 +226,8 @@ class MeasurementStatus(models.TextChoices):
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    # Live staging: the before snapshot is taken; the after one waits for the fix's deploy.
+    WAITING = "waiting", "Waiting for the after snapshot"
 
 
 ACTIVE_STATUSES = (MeasurementStatus.QUEUED, MeasurementStatus.RUNNING)
@@ -168,6 +271,9 @@ class Measurement(ClaimedWork, TimeStampedModel):
     # Why runs were added, one sentence per extension ("wall time undecided at 10 runs: ...").
     extensions = models.JSONField(default=list, blank=True)
     attribution = models.JSONField(default=list, blank=True)
+    # HTTP profiles: analysis.HttpReport's per-side summaries and warnings (the comparisons are
+    # in `results`, in the shape command comparisons have).
+    http_report = models.JSONField(default=dict, blank=True)
     # The environment's configuration fingerprint when the runs began and when they ended.
     config_at_start = models.CharField(max_length=64, blank=True)
     config_at_end = models.CharField(max_length=64, blank=True)
@@ -231,6 +337,9 @@ class Run(models.Model):
     sandboxed = models.BooleanField(default=False)
     rss_timeline = models.JSONField(default=list, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
+    # HTTP profiles: the generator's JSON for this block (HDR histograms, memory samples), so
+    # blocks can be merged and judged again; and what the reset step before it did.
+    probe = models.JSONField(default=dict, blank=True)
     output_tail = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

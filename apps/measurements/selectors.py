@@ -1,11 +1,12 @@
 """Reads for measurement pages: results with formatted numbers and their charts."""
 
+from dataclasses import replace
 from statistics import median
 
 from apps.changes.models import Change
 
 from . import metrics, stats
-from .charts import change_text, format_value, strip_chart, timeline_chart
+from .charts import change_text, format_value, percentile_chart, strip_chart, timeline_chart
 from .models import Measurement, RunStatus, Side
 from .services import measured_metrics, run_value, run_values
 
@@ -13,6 +14,7 @@ from .services import measured_metrics, run_value, run_values
 def _typical(runs, side: str):
     """The run whose peak RSS is the median of its side: the one worth drawing."""
     done = [r for r in runs if r.side == side and not r.warmup and r.status == RunStatus.DONE]
+    done = [r for r in done if r.peak_rss_bytes is not None]  # a live staging probe has none
     if not done:
         return None
     middle = median(r.peak_rss_bytes for r in done)
@@ -55,7 +57,12 @@ def measurement_display(measurement: Measurement) -> dict:
     finished = (RunStatus.DONE, RunStatus.FAILED)
     unsandboxed = sum(1 for r in runs if r.status in finished and not r.sandboxed)
     table = run_table(measurement, runs) if runs else {"columns": [], "runs": []}
+    http = http_display(measurement, runs)
+    for row in rows:
+        if row["metric"].startswith("latency_") and row.get("endpoint") is None:
+            row["warnings"] = http.get("cache_warnings", [])
     return {
+        "http": http,
         "rows": rows,
         "timeline": timeline,
         "failures": failures,
@@ -63,6 +70,87 @@ def measurement_display(measurement: Measurement) -> dict:
         "unsandboxed": unsandboxed,
         "run_table": table,
     }
+
+
+def http_display(measurement: Measurement, runs) -> dict:
+    """An HTTP measurement per side and endpoint, its blocks (reset, hit ratio) and charts."""
+    report = measurement.http_report or {}
+    if not report.get("sides"):
+        return {}
+    sides = []
+    for name in (Side.BEFORE, Side.AFTER):
+        side = report["sides"][name]
+        endpoints = [("all requests", side["total"]), *sorted(side["endpoints"].items())]
+        slope = side.get("rss_slope")
+        sides.append(
+            {
+                "side": name,
+                "requests": side["requests"],
+                "throughput": f"{side['throughput']:,.1f} req/s",
+                "lag": format_value(side["lag_p99_ms"], "ms"),
+                "late": f"{side['late_fraction'] * 100:.2f} %",
+                "peak_rss": format_value(side["peak_rss"], "B"),
+                "rss_slope": (
+                    f"{format_value(slope[0], 'B')} (95 % CI {format_value(slope[1], 'B')} … "
+                    f"{format_value(slope[2], 'B')})"
+                    if slope
+                    else "—"
+                ),
+                "leak": side["leak"],
+                "endpoints": [
+                    {
+                        "name": endpoint,
+                        "count": data["count"],
+                        "p50": format_value(data["p50"], "ms"),
+                        "p95": format_value(data["p95"], "ms"),
+                        "p99": format_value(data["p99"], "ms"),
+                        "error_rate": format_value(data["error_rate"], "%"),
+                        "cache_hit_ratio": format_value(data["cache_hit_ratio"], "%"),
+                        "db_mean": format_value(data["db_mean"], ""),
+                        "db_max": "—" if data["db_max"] is None else data["db_max"],
+                    }
+                    for endpoint, data in endpoints
+                ],
+            }
+        )
+    blocks = [
+        {
+            "sequence": r.sequence + 1,
+            "side": r.side,
+            "reset": (r.probe or {}).get("reset", ""),
+            "cache_hit_ratio": format_value(r.metrics.get("cache_hit_ratio", [None])[0], "%"),
+        }
+        for r in runs
+        if r.probe
+    ]
+    totals = {name: report["sides"][name]["total"] for name in (Side.BEFORE, Side.AFTER)}
+    percentiles = {name: {q: totals[name][q] for q in ("p50", "p95", "p99")} for name in totals}
+    memory = {
+        name: _memory_samples([r for r in runs if r.side == name and not r.warmup])
+        for name in (Side.BEFORE, Side.AFTER)
+    }
+    return {
+        "sides": sides,
+        "blocks": blocks,
+        "reset": any(b["reset"] for b in blocks),
+        "warnings": report.get("warnings", []),
+        "cache_warnings": [w for w in report.get("warnings", []) if "from cache" in w],
+        "latency_chart": percentile_chart(percentiles[Side.BEFORE], percentiles[Side.AFTER]),
+        "memory_chart": timeline_chart(
+            memory[Side.BEFORE], memory[Side.AFTER], x_unit="requests", label="RSS over requests"
+        )
+        if memory[Side.BEFORE] and memory[Side.AFTER]
+        else "",
+    }
+
+
+def _memory_samples(runs) -> list[list[float]]:
+    """The server's RSS over requests in the last finished block of a side."""
+    for run in sorted(runs, key=lambda r: -r.sequence):
+        samples = ((run.probe or {}).get("result") or {}).get("memory", {}).get("samples")
+        if run.status == RunStatus.DONE and samples:
+            return samples
+    return []
 
 
 def run_table(measurement: Measurement, runs=None) -> dict:
@@ -188,9 +276,8 @@ def release_evidence(change) -> list[str]:
     """
     from .models import ACTIVE_STATUSES, Measurement, MeasurementKind, MeasurementStatus
 
-    own = Measurement.objects.filter(change=change, kind=MeasurementKind.COMPARE).select_related(
-        "profile"
-    )
+    compared = (MeasurementKind.COMPARE, MeasurementKind.STAGING)
+    own = Measurement.objects.filter(change=change, kind__in=compared).select_related("profile")
     revisions = f"{change.base_sha[:10]} → {change.head_sha[:10]}"
     current = own.filter(base_sha=change.base_sha, head_sha=change.head_sha)
     latest: dict[int, Measurement] = {}
@@ -225,6 +312,9 @@ def blocking_results(measurement) -> list[tuple[str, str]]:
             if result.get("lower_is_better", True)
             else metrics.Direction.HIGHER,
         )
+        if result.get("endpoint"):
+            # An HTTP metric of one endpoint: the refusal names it ("... of GET /items").
+            metric = replace(metric, label=result.get("label") or metric.label)
         if metrics.blocks(result, metric):
             text = metrics.blocker_text(result, metric, measurement=where)
             found.append((result["metric"], text))

@@ -29,14 +29,17 @@ from apps.search.index import index_change, index_changes
 from . import metrics, stats
 from .models import (
     ACTIVE_STATUSES,
+    HttpTarget,
     Measurement,
     MeasurementKind,
     MeasurementStatus,
     Profile,
+    ProfileKind,
     Run,
     RunStatus,
     Side,
 )
+from .validators import validate_http_plan, validate_reset
 
 MAX_ATTEMPTS = work.MAX_ATTEMPTS
 
@@ -57,7 +60,9 @@ def plan_sides(*, runs_per_side: int, warmups: int, seed: int) -> list[tuple[str
     return order
 
 
-def _create(*, actor, profile: Profile, change: Change | None, kind, base_sha, head_sha):
+def _create(
+    *, actor, profile: Profile, change: Change | None, kind, base_sha, head_sha, sides=None
+):
     measurement = Measurement.objects.create(
         change=change,
         profile=profile,
@@ -67,7 +72,7 @@ def _create(*, actor, profile: Profile, change: Change | None, kind, base_sha, h
         head_sha=head_sha,
         published_at=timezone.now(),
     )
-    sides = plan_sides(
+    sides = sides or plan_sides(
         runs_per_side=profile.runs_per_side, warmups=profile.warmups, seed=measurement.pk
     )
     if kind == MeasurementKind.COMPARE:
@@ -103,7 +108,30 @@ def enqueue(measurement: Measurement) -> bool:
 
 @transaction.atomic
 def measurement_request(*, actor: User, change: Change, profile: Profile) -> Measurement:
-    """Measure `change` before and after under `profile`, on the profile's environment."""
+    """Measure `change` before and after under `profile`, on the profile's environment (for a
+    profile probing live staging: take the before snapshot)."""
+    if is_live_staging(profile):
+        # Nothing to check out: *Measure* on live staging is its before snapshot.
+        return measurement_snapshot_before(actor=actor, change=change, profile=profile)
+    change = _lock_measurable(actor, change, profile)
+    measurement = _create(
+        actor=actor,
+        profile=profile,
+        change=change,
+        kind=MeasurementKind.COMPARE,
+        base_sha=change.base_sha,
+        head_sha=change.head_sha,
+    )
+    _start_measuring(change)
+    return measurement
+
+
+def is_live_staging(profile: Profile) -> bool:
+    return profile.kind == ProfileKind.HTTP and profile.http_target == HttpTarget.STAGING
+
+
+def _lock_measurable(actor: User, change: Change, profile: Profile) -> Change:
+    """The change, locked, once `actor` may measure it under `profile` now."""
     if not can_edit_change(actor, change):
         raise PermissionDenied("Only the change's owner, a reviewer or an admin may measure it.")
     change = Change.objects.select_for_update().get(pk=change.pk)
@@ -115,20 +143,92 @@ def measurement_request(*, actor: User, change: Change, profile: Profile) -> Mea
         )
     if change.status in (ChangeStatus.SHIPPED, ChangeStatus.ROLLED_BACK):
         raise ValidationError({"profile": f"{change.number} has shipped; file a new change."})
-    if change.measurements.filter(profile=profile, status__in=ACTIVE_STATUSES).exists():
+    busy = (*ACTIVE_STATUSES, MeasurementStatus.WAITING)
+    if change.measurements.filter(profile=profile, status__in=busy).exists():
         raise ValidationError({"profile": "This profile is already measuring this change."})
+    return change
+
+
+def _start_measuring(change: Change) -> None:
+    if change.status != ChangeStatus.MEASURING:
+        Change.objects.filter(pk=change.pk).update(status=ChangeStatus.MEASURING)
+        index_change(change)
+
+
+@transaction.atomic
+def measurement_snapshot_before(*, actor: User, change: Change, profile: Profile) -> Measurement:
+    """Live staging, step one: probe the environment's base URL now, before the fix is
+    deployed. The measurement then waits for `measurement_snapshot_after`."""
+    if not is_live_staging(profile):
+        raise ValidationError({"profile": f"{profile.name} does not probe live staging."})
+    change = _lock_measurable(actor, change, profile)
+    blocks = [(Side.BEFORE, True)] * profile.warmups
+    blocks += [(Side.BEFORE, False)] * profile.runs_per_side
     measurement = _create(
         actor=actor,
         profile=profile,
         change=change,
-        kind=MeasurementKind.COMPARE,
+        kind=MeasurementKind.STAGING,
         base_sha=change.base_sha,
         head_sha=change.head_sha,
+        sides=blocks,
     )
-    if change.status != ChangeStatus.MEASURING:
-        Change.objects.filter(pk=change.pk).update(status=ChangeStatus.MEASURING)
-        index_change(change)
+    _start_measuring(change)
     return measurement
+
+
+@transaction.atomic
+def measurement_snapshot_after(*, actor: User, measurement: Measurement) -> Measurement:
+    """Live staging, step two, once the fix is deployed: probe again and compare."""
+    locked = Measurement.objects.select_for_update(of=("self",)).get(pk=measurement.pk)
+    if locked.change is None or not can_edit_change(actor, locked.change):
+        raise PermissionDenied("Only the change's owner, a reviewer or an admin may measure it.")
+    if locked.kind != MeasurementKind.STAGING or locked.status != MeasurementStatus.WAITING:
+        raise ValidationError({"measurement": "Only a taken before snapshot waits for its after."})
+    profile = locked.profile
+    first = max(r.sequence for r in locked.runs.all()) + 1
+    blocks = [(Side.AFTER, True)] * profile.warmups
+    blocks += [(Side.AFTER, False)] * profile.runs_per_side
+    Run.objects.bulk_create(
+        Run(measurement=locked, sequence=first + i, side=side, warmup=warmup)
+        for i, (side, warmup) in enumerate(blocks)
+    )
+    locked.runs_planned += len(blocks)
+    locked.status = MeasurementStatus.QUEUED
+    locked.phase = "waiting for a worker"
+    locked.attempts = 0
+    locked.worker = ""
+    locked.published_at = timezone.now()
+    locked.save(
+        update_fields=["runs_planned", "status", "phase", "attempts", "worker", "published_at"]
+    )
+    audit_record(
+        actor=actor,
+        action="measure",
+        obj=locked.change,
+        after={"measurement": locked.pk, "snapshot": "after"},
+    )
+    _start_measuring(locked.change)
+    transaction.on_commit(lambda: enqueue(locked))
+    return locked
+
+
+def measurement_snapshot_wait(*, measurement: Measurement) -> None:
+    """The worker took the before snapshot: the measurement waits for the deploy."""
+    with transaction.atomic():
+        Measurement.objects.filter(
+            pk=measurement.pk, status=MeasurementStatus.RUNNING, worker=measurement.worker
+        ).update(
+            status=MeasurementStatus.WAITING,
+            phase="before snapshot taken: measure after once the fix is deployed",
+        )
+        audit_record(
+            actor=None,
+            action="snapshot",
+            obj=measurement.change or measurement.profile,
+            after={"measurement": measurement.pk, "snapshot": "before"},
+        )
+        _settle_change(measurement.change_id)
 
 
 @transaction.atomic
@@ -164,7 +264,8 @@ def measurement_cancel(*, actor: User, measurement: Measurement) -> None:
     )
     if not allowed:
         raise PermissionDenied("Only the change's owner, a reviewer or an admin may cancel.")
-    cancelled = Measurement.objects.filter(pk=measurement.pk, status__in=ACTIVE_STATUSES).update(
+    cancellable = (*ACTIVE_STATUSES, MeasurementStatus.WAITING)
+    cancelled = Measurement.objects.filter(pk=measurement.pk, status__in=cancellable).update(
         status=MeasurementStatus.CANCELLED, phase="cancelled", finished_at=timezone.now()
     )
     if cancelled:
@@ -177,6 +278,7 @@ PROFILE_FIELDS = [
     "project",
     "name",
     "environment",
+    "kind",
     "argv",
     "setup_argv",
     "env",
@@ -189,6 +291,11 @@ PROFILE_FIELDS = [
     "metric_policy",
     "max_runs_per_side",
     "extension_runs",
+    "http_target",
+    "ready_path",
+    "startup_timeout_seconds",
+    "http_plan",
+    "reset",
 ]
 
 
@@ -201,6 +308,12 @@ def profile_save(*, actor: User | None, profile: Profile) -> Profile:
         profile.metric_policy = metrics.validate_policy(profile.metric_policy or {})
     except metrics.PolicyError as exc:
         raise ValidationError({"metric_policy": str(exc)}) from None
+    for name, check in (("http_plan", validate_http_plan), ("reset", validate_reset)):
+        try:
+            check(getattr(profile, name))
+        except ValidationError as exc:
+            raise ValidationError({name: exc.messages}) from None
+    profile.clean()  # kind-specific rules: {port} to serve, a base URL to probe staging
     return record_save(actor=actor, obj=profile, fields=PROFILE_FIELDS)
 
 
@@ -359,6 +472,36 @@ def run_finish(*, run: Run, result) -> bool:
     return bool(stored)
 
 
+def run_finish_probe(*, run: Run, outcome, served, reset: str, metrics: dict) -> bool:
+    """Store one HTTP block, once: the generator's JSON, the block's own figures, what the
+    reset step did, and the served process's kernel figures (none for live staging)."""
+    values = {
+        "status": RunStatus.DONE if outcome.ok else RunStatus.FAILED,
+        "failure": outcome.failure[:300],
+        "wall_seconds": (outcome.result or {}).get("duration_s"),
+        "metrics": metrics,
+        "probe": {"result": outcome.result, "reset": reset, "base_url": outcome.base_url},
+        "output_tail": outcome.service_output[-4000:],
+        "finished_at": timezone.now(),
+    }
+    if served is not None:
+        values |= {
+            "exit_code": served.exit_code,
+            "peak_rss_bytes": served.peak_rss_bytes,
+            "rss_at_floor": served.rss_at_floor,
+            "sandboxed": served.sandboxed,
+            "rss_timeline": [list(point) for point in served.rss_timeline],
+        }
+    with transaction.atomic():
+        stored = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(**values)
+        if stored:
+            finished = Run.objects.filter(
+                measurement_id=run.measurement_id, status__in=[RunStatus.DONE, RunStatus.FAILED]
+            ).count()
+            Measurement.objects.filter(pk=run.measurement_id).update(runs_done=finished)
+    return bool(stored)
+
+
 def measurement_record_config(*, measurement: Measurement, start=None, end=None) -> None:
     """The environment's config fingerprint as the runs began (`start`) or ended (`end`)."""
     values = {"config_at_start": start} if start is not None else {"config_at_end": end}
@@ -482,6 +625,8 @@ def judge(
     """The comparisons of a measurement's runs so far, as stored results, and the look."""
     profile = measurement.profile
     policy = metrics.policy_of(profile)
+    if profile.kind == ProfileKind.HTTP:
+        return _judge_http(runs, policy)
     design = design_of(measurement)
     n = min(
         sum(1 for r in runs if not r.warmup and r.side == side)
@@ -510,6 +655,41 @@ def judge(
     return comparisons, results, {"runs_per_side": n, "alpha": alpha, **design}
 
 
+def _judge_http(runs: list[Run], policy: metrics.Policy):
+    """HTTP blocks judged by the probe's analysis; each comparison with its policy role, in the
+    shape command comparisons have (the page, the gate and search read both alike)."""
+    from .http.analysis import compare_sides
+
+    sides = {
+        side: [
+            r.probe["result"]
+            for r in runs
+            if r.side == side and not r.warmup and r.status == RunStatus.DONE
+            if (r.probe or {}).get("result")
+        ]
+        for side in (Side.BEFORE, Side.AFTER)
+    }
+    report = compare_sides(sides[Side.BEFORE], sides[Side.AFTER], alpha=stats.ALPHA)
+    results = []
+    for c in report.comparisons:
+        metric = policy.metric(c.metric)
+        results.append(
+            c.as_dict()
+            | {
+                "role": metric.role.value,
+                "smallest_effect_pct": metric.smallest_effect_pct,
+                "alpha": stats.ALPHA,
+                "max_noise_pct": stats.MAX_NOISE_PCT,
+                "undecided": "",
+            }
+        )
+    n = min(len(blocks) for blocks in sides.values())
+    look = {"runs_per_side": n, "alpha": stats.ALPHA, "http_report": report.as_dict()}
+    # The report's lines come after the comparisons, which are already in `results`.
+    look["http_report"].pop("comparisons")
+    return report.comparisons, results, look
+
+
 def measurement_extend(*, measurement: Measurement) -> bool:
     """Add a block of interleaved runs when a gating metric is undecided; True when added.
 
@@ -524,7 +704,9 @@ def measurement_extend(*, measurement: Measurement) -> bool:
         )
         if locked.status != MeasurementStatus.RUNNING or locked.worker != measurement.worker:
             return False
-        if locked.kind != MeasurementKind.COMPARE:
+        if locked.kind != MeasurementKind.COMPARE or locked.profile.kind == ProfileKind.HTTP:
+            # HTTP blocks are judged on pooled requests, not per-block values: more blocks
+            # narrow no interval the sequential design knows about.
             return False
         runs = list(locked.runs.all())
         if any(r.status == RunStatus.PENDING for r in runs):
@@ -572,7 +754,8 @@ def measurement_finish(*, measurement: Measurement) -> None:
     if locked.status != MeasurementStatus.RUNNING or locked.worker != measurement.worker:
         return
     profile = locked.profile
-    comparisons, locked.results, _look = judge(locked, list(locked.runs.all()))
+    comparisons, locked.results, look = judge(locked, list(locked.runs.all()))
+    locked.http_report = look.get("http_report", {})
     if locked.change is not None:
         expectation = expectation_of(locked.change.expected_result, metrics.policy_of(profile))
         if expectation is not None:

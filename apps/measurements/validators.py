@@ -45,3 +45,38 @@ def validate_metric_policy(value) -> None:
         validate_policy(value)
     except PolicyError as exc:
         raise ValidationError(str(exc)) from None
+
+
+def validate_http_plan(value) -> None:
+    from .http.plan import PlanError, parse_plan
+
+    if value in ({}, None):
+        return  # command profiles have none; an HTTP profile's clean() asks for one
+    try:
+        parse_plan(value)
+    except PlanError as exc:
+        raise ValidationError(f"Request plan: {exc}") from None
+    except (TypeError, AttributeError):
+        raise ValidationError("Write the request plan as a JSON object.") from None
+
+
+def validate_reset(value) -> None:
+    """`{}`, a request `{"method", "path"}` to the probed service, or a command `{"argv"}`."""
+    from .http.plan import METHODS, PlanError, validate_path
+
+    if value in ({}, None):
+        return
+    if not isinstance(value, dict) or set(value) not in ({"method", "path"}, {"argv"}):
+        raise ValidationError(
+            'Write the reset step as {"method": "POST", "path": "/cache/clear"} or '
+            '{"argv": ["python", "clear_cache.py"]}.'
+        )
+    if "argv" in value:
+        validate_argv(value["argv"])
+        return
+    if value["method"] not in METHODS:
+        raise ValidationError(f"The reset method is one of {', '.join(METHODS)}.")
+    try:
+        validate_path(value["path"])
+    except PlanError as exc:
+        raise ValidationError(f"Reset path: {exc}") from None

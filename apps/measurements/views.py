@@ -10,9 +10,14 @@ from apps.changes.services import can_edit_change
 from apps.core import work
 from apps.core.htmx import htmx_target
 
-from .models import Measurement, Profile
+from .models import Measurement, MeasurementStatus, Profile
 from .selectors import measurement_display, run_records, runs_csv
-from .services import measurement_calibrate, measurement_cancel, measurement_request
+from .services import (
+    measurement_calibrate,
+    measurement_cancel,
+    measurement_request,
+    measurement_snapshot_after,
+)
 
 
 def _context(request, measurement: Measurement) -> dict:
@@ -20,7 +25,8 @@ def _context(request, measurement: Measurement) -> dict:
     can_cancel = can_edit_change(request.user, change) if change else True
     return {
         "m": measurement,
-        "can_cancel": can_cancel and measurement.is_active,
+        "can_cancel": can_cancel
+        and (measurement.is_active or measurement.status == MeasurementStatus.WAITING),
         **measurement_display(measurement),
     }
 
@@ -55,6 +61,22 @@ def measurement_start(request, pk: int):
         else:
             messages.warning(request, f"{change.number} with {profile.name}: {work.BROKER_DOWN}")
     return redirect(change)
+
+
+@login_required
+@require_POST
+def measurement_after(request, pk: int):
+    """Live staging: the fix is deployed, probe the environment again and compare."""
+    measurement = get_object_or_404(Measurement.objects.select_related("change"), pk=pk)
+    try:
+        with work.publishing() as sent:
+            measurement_snapshot_after(actor=request.user, measurement=measurement)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if not sent.ok:
+            messages.warning(request, work.BROKER_DOWN)
+    return redirect(measurement.change)
 
 
 @login_required

@@ -71,7 +71,7 @@ def _latest_results(change_ids: list[int]) -> dict[int, list[dict]]:
         Measurement.objects.filter(
             change_id__in=change_ids,
             status=MeasurementStatus.DONE,
-            kind=MeasurementKind.COMPARE,
+            kind__in=(MeasurementKind.COMPARE, MeasurementKind.STAGING),
         )
         .order_by("change_id", "-finished_at", "-id")
         .values_list("change_id", "results")
@@ -127,7 +127,8 @@ def _write_entries(changes: list[Change], results: dict[int, list[dict]]) -> Non
         gains: dict[str, float | None] = {}
         verdicts: dict[str, None] = {}
         for r in results.get(change.pk, []):
-            gains[r.get("metric", "")] = gain_of(r)
+            if r.get("endpoint") is None:  # an HTTP metric's gain is that of all requests
+                gains[r.get("metric", "")] = gain_of(r)
             if r.get("verdict"):
                 verdicts[r["verdict"]] = None
         known = [g for g in gains.values() if g is not None]
