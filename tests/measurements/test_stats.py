@@ -128,7 +128,7 @@ def test_minimum_effect_binds_when_there_is_no_noise():
     counted = compare(before, after, metric="db_queries", unit="queries")
     assert counted.verdict is Verdict.IMPROVED
     assert counted.noise == 0
-    assert counted.reason.startswith("db queries fell \u22120.10 %")
+    assert counted.reason.startswith("DB queries per request fell \u22120.10 %")
 
     strict = compare(before, after, metric="db_queries", unit="queries", min_effect_pct=1.0)
     assert strict.verdict is Verdict.NO_CHANGE
