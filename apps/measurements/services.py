@@ -462,6 +462,11 @@ def run_finish(*, run: Run, result) -> bool:
         "output_tail": result.output_tail,
         "finished_at": timezone.now(),
     }
+    return _store_run(run, values)
+
+
+def _store_run(run: Run, values: dict) -> bool:
+    """Write a run's result only over a run this worker still holds, and count it done."""
     with transaction.atomic():
         stored = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(**values)
         if stored:
@@ -492,14 +497,7 @@ def run_finish_probe(*, run: Run, outcome, served, reset: str, metrics: dict) ->
             "sandboxed": served.sandboxed,
             "rss_timeline": [list(point) for point in served.rss_timeline],
         }
-    with transaction.atomic():
-        stored = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(**values)
-        if stored:
-            finished = Run.objects.filter(
-                measurement_id=run.measurement_id, status__in=[RunStatus.DONE, RunStatus.FAILED]
-            ).count()
-            Measurement.objects.filter(pk=run.measurement_id).update(runs_done=finished)
-    return bool(stored)
+    return _store_run(run, values)
 
 
 def measurement_record_config(*, measurement: Measurement, start=None, end=None) -> None:

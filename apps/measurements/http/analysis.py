@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from apps.measurements.stats import ALPHA, Verdict, compare
+from apps.measurements.stats import ALPHA, Comparison, Verdict, compare
 
 from .generator import decode_histogram, new_histogram
 from .plan import MIN_REQUESTS_FOR_P99
@@ -88,47 +88,19 @@ ERROR_KINDS = ("5xx", "connection", "timeout", "wrong_status")
 
 
 @dataclasses.dataclass(frozen=True)
-class HttpComparison:
-    """One metric of one endpoint (``endpoint`` None: all requests), before vs after.
+class HttpComparison(Comparison):
+    """One metric of one endpoint (``endpoint`` None: all requests), before vs after: a
+    `stats.Comparison` that also names its label and endpoint."""
 
-    Field for field what `stats.Comparison` has, plus ``label`` and ``endpoint``.
-    """
-
-    metric: str
-    label: str
-    endpoint: str | None
-    unit: str
-    lower_is_better: bool
-    n_before: int
-    n_after: int
-    median_before: float | None
-    median_after: float | None
-    change: float | None
-    change_pct: float | None
-    ci_low: float | None
-    ci_high: float | None
-    ci_low_pct: float | None
-    ci_high_pct: float | None
-    p_value: float | None
-    noise: float | None
-    noise_pct: float | None
-    floor: float | None
-    resolution: float | None
-    verdict: Verdict
-    reason: str
+    label: str = ""
+    endpoint: str | None = None
 
     @property
     def direction(self) -> str:
         return "lower" if self.lower_is_better else "higher"
 
     def as_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["verdict"] = self.verdict.value
-        data["direction"] = self.direction
-        for key, value in data.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                data[key] = None
-        return data
+        return {**super().as_dict(), "direction": self.direction}
 
 
 @dataclasses.dataclass
