@@ -1,0 +1,28 @@
+"""What happens to a measurement, for the parts that react (search, notifications)."""
+
+from dataclasses import dataclass
+
+from apps.core.events import Event
+
+
+@dataclass(frozen=True)
+class MeasurementFinished(Event):
+    """A measurement ended: ``status`` is its final status, ``verdicts`` maps metric → verdict.
+
+    ``blockers`` are the reasons it keeps the change from shipping (empty when it does not).
+    """
+
+    measurement_id: int
+    change_id: int | None
+    status: str
+    verdicts: tuple[tuple[str, str], ...] = ()
+    blockers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RegressionFound(Event):
+    """A gating metric regressed in this measurement."""
+
+    measurement_id: int
+    change_id: int | None
+    metrics: tuple[str, ...]
