@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "apps.measurements",
     "apps.search",
     "apps.checklists",
+    "apps.notifications",
 ]
 
 MIDDLEWARE = [
@@ -375,6 +376,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.projects.tasks.prune_stale_worktrees",
         "schedule": 3600,
     },
+    "reconcile-deliveries": {
+        "task": "apps.notifications.tasks.reconcile_deliveries",
+        **_reconcile,
+    },
     "prune-measurements": {
         "task": "apps.measurements.tasks.prune_measurements",
         "schedule": 6 * 3600,
@@ -385,6 +390,36 @@ CELERY_BEAT_SCHEDULE = {
 RETENTION_DAYS = env_int("RETENTION_DAYS", 90)
 if RETENTION_DAYS < 1:
     raise ImproperlyConfigured("RETENTION_DAYS must be at least 1.")
+
+# --- Email and notifications --------------------------------------------------------------
+# With EMAIL_HOST set, mail goes out by SMTP; without it (the embedded default) each message is
+# written as a file under DATA_DIR/mail, and `manage.py serve` says so when it starts.
+EMAIL_HOST = env_str("EMAIL_HOST")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 587)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = DATA_DIR / "mail"
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "fixledger@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Webhook and Slack calls: seconds before one gives up; attempts per delivery; seconds before
+# the first retry, doubled for each one after (30 s, 1 min, 2 min, 4 min by default).
+NOTIFICATION_HTTP_TIMEOUT = env_int("NOTIFICATION_HTTP_TIMEOUT", 10)
+NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 5)
+try:
+    NOTIFICATION_RETRY_SECONDS = float(env_str("NOTIFICATION_RETRY_SECONDS", "30"))
+except ValueError:
+    raise ImproperlyConfigured("NOTIFICATION_RETRY_SECONDS must be a number of seconds") from None
+if NOTIFICATION_MAX_ATTEMPTS < 1 or NOTIFICATION_RETRY_SECONDS < 0:
+    raise ImproperlyConfigured(
+        "NOTIFICATION_MAX_ATTEMPTS must be at least 1 and NOTIFICATION_RETRY_SECONDS at least 0."
+    )
 
 # --- Logging -------------------------------------------------------------------------------
 # LOG_FORMAT=json writes one JSON object a line, for a log collector to follow one piece of work

@@ -10,6 +10,7 @@ from apps.checklists import api as checklist_api
 from apps.core import health
 from apps.core import views as core_views
 from apps.measurements.api import MeasurementViewSet, ProfileViewSet
+from apps.notifications import api as notification_api
 from apps.projects.api import EnvironmentViewSet, ProjectViewSet
 
 handler400 = "apps.core.api.bad_request_view"
@@ -30,6 +31,7 @@ urlpatterns = [
     path("api/workers/", core_views.WorkersView.as_view(), name="api-workers"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/notifications/", include("apps.notifications.urls")),
     path("account/", include("apps.accounts.urls")),
     path("changes/", include("apps.changes.urls")),
     path("projects/", include("apps.projects.urls")),
@@ -42,6 +44,8 @@ urlpatterns = [
         checklist_api.ChecklistItemVerifyView.as_view(),
     ),
     path("api/changes/<str:key>/ship/", checklist_api.ShipView.as_view()),
+    path("api/changes/<str:key>/deliveries/", notification_api.ChangeDeliveriesView.as_view()),
+    path("api/notifications/preferences/", notification_api.PreferencesView.as_view()),
     path("api/changes/<str:key>/rollback/", checklist_api.RollbackView.as_view()),
     path("", include("apps.search.urls")),
     path("api/", include(router.urls)),

@@ -53,6 +53,11 @@ class Command(BaseCommand):
                 str(settings.DATA_DIR / "celerybeat-schedule"),
             ],
         }
+        if settings.EMAIL_BACKEND.endswith(".filebased.EmailBackend"):
+            self.stdout.write(
+                f"Mail is written to files in {settings.EMAIL_FILE_PATH}, not sent: set "
+                "EMAIL_HOST to send it (deploy/env.example)."
+            )
         # Each child leads its own process group, so stopping it reaches its own children
         # (gunicorn's workers, Celery's pool) and a terminal's Ctrl-C reaches only us.
         procs = {
