@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -18,6 +19,7 @@ class Received:
     path: str
     headers: dict
     body: bytes
+    at: float
 
     def json(self):
         return json.loads(self.body)
@@ -45,7 +47,9 @@ def receiver():
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             with lock:
-                state.received.append(Received(self.path, dict(self.headers), body))
+                state.received.append(
+                    Received(self.path, dict(self.headers), body, time.monotonic())
+                )
                 status = state.next_status()
             self.send_response(status)
             if 300 <= status < 400:

@@ -1,0 +1,165 @@
+"""Webhooks and Slack messages, received by a real HTTP server on 127.0.0.1."""
+
+import hashlib
+import hmac
+import time
+
+import pytest
+
+from apps.core.events import deliver
+from apps.measurements.events import MeasurementFinished, RegressionFound
+from apps.notifications.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from apps.notifications.models import Delivery, DeliveryStatus, EventKind
+from apps.notifications.selectors import Destination
+from apps.notifications.services import preferences_set
+from tests.workers import wait_for
+
+from .helpers import notify, send_all
+
+
+def hear(user, kind, endpoint, enabled=True):
+    destination = Destination(endpoint.kind, endpoint)
+    preferences_set(actor=user, user=user, choices=[(kind, destination, enabled)])
+
+
+def finished(change, measurement_id=41):
+    return MeasurementFinished(
+        measurement_id=measurement_id,
+        change_id=change.pk,
+        status="done",
+        verdicts=(("peak_rss", "improved"),),
+    )
+
+
+@pytest.mark.django_db
+def test_a_webhook_is_signed_json_the_receiver_can_verify(
+    change, engineer, receiver, webhook, django_capture_on_commit_callbacks
+):
+    endpoint, secret = webhook
+    hear(engineer, EventKind.MEASUREMENT_FINISHED, endpoint)
+    deliveries = notify(finished(change), django_capture_on_commit_callbacks)
+    assert sorted(d.channel for d in deliveries) == ["email", "webhook"]
+    send_all()
+    [request] = receiver.received
+    assert request.path == "/hook"
+    timestamp = request.headers[TIMESTAMP_HEADER]
+    assert abs(int(timestamp) - time.time()) < 60
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + request.body, hashlib.sha256)
+    assert hmac.compare_digest(request.headers[SIGNATURE_HEADER], "sha256=" + expected.hexdigest())
+    # A wrong secret does not verify: the check above can fail.
+    wrong = hmac.new(b"other", f"{timestamp}.".encode() + request.body, hashlib.sha256)
+    assert request.headers[SIGNATURE_HEADER] != "sha256=" + wrong.hexdigest()
+    body = request.json()
+    assert body["event"] == "measurement_finished"
+    assert body["change"]["number"] == change.number
+    assert body["change"]["url"].endswith(change.get_absolute_url())
+    assert body["data"]["verdicts"] == {"peak_rss": "improved"}
+    assert Delivery.objects.get(channel="webhook").status == DeliveryStatus.SENT
+
+
+@pytest.mark.django_db
+def test_a_failing_receiver_is_retried_then_the_delivery_fails_with_the_reason(
+    settings, change, engineer, receiver, webhook, django_capture_on_commit_callbacks
+):
+    settings.NOTIFICATION_MAX_ATTEMPTS = 3
+    receiver.statuses = [500]
+    endpoint, _secret = webhook
+    hear(engineer, EventKind.MEASUREMENT_FINISHED, endpoint)
+    notify(finished(change), django_capture_on_commit_callbacks)
+    send_all()
+    assert len(receiver.received) == 3
+    delivery = Delivery.objects.get(channel="webhook")
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.attempts == 3
+    assert delivery.error == (
+        f"{endpoint.url} answered 500 Internal Server Error: nope (after 3 attempts)"
+    )
+
+
+@pytest.mark.django_db
+def test_a_receiver_that_recovers_gets_the_delivery(
+    change, engineer, receiver, webhook, django_capture_on_commit_callbacks
+):
+    receiver.statuses = [503, 204]
+    hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
+    notify(finished(change), django_capture_on_commit_callbacks)
+    send_all()
+    delivery = Delivery.objects.get(channel="webhook")
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.SENT, 2)
+    # Every attempt sends the same body.
+    assert receiver.received[0].body == receiver.received[1].body
+
+
+@pytest.mark.django_db
+def test_a_redirect_is_not_followed(
+    change, engineer, receiver, webhook, django_capture_on_commit_callbacks
+):
+    receiver.statuses = [302]
+    hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
+    notify(finished(change), django_capture_on_commit_callbacks)
+    send_all()
+    assert len(receiver.received) == 1
+    delivery = Delivery.objects.get(channel="webhook")
+    assert delivery.status == DeliveryStatus.FAILED
+    assert "redirected (302) to http://127.0.0.1:9/elsewhere; not followed" in delivery.error
+
+
+@pytest.mark.django_db
+def test_slack_gets_text_with_a_link_to_the_change(
+    change, engineer, receiver, slack, django_capture_on_commit_callbacks
+):
+    hear(engineer, EventKind.REGRESSION_FOUND, slack)
+    event = RegressionFound(measurement_id=41, change_id=change.pk, metrics=("wall_time",))
+    notify(event, django_capture_on_commit_callbacks)
+    send_all()
+    [request] = receiver.received
+    assert request.path == "/slack"
+    body = request.json()
+    assert set(body) == {"text"}
+    url = change.get_absolute_url()
+    assert f"|{change.number}>" in body["text"] and url in body["text"]
+    assert "regression in wall_time" in body["text"]
+
+
+@pytest.mark.django_db
+def test_a_deactivated_endpoint_fails_the_delivery(
+    change, engineer, admin, receiver, webhook, django_capture_on_commit_callbacks
+):
+    from apps.notifications.services import endpoint_save
+
+    endpoint, _secret = webhook
+    hear(engineer, EventKind.MEASUREMENT_FINISHED, endpoint)
+    notify(finished(change), django_capture_on_commit_callbacks)
+    endpoint.active = False
+    endpoint_save(actor=admin, endpoint=endpoint)
+    send_all()
+    assert receiver.received == []
+    delivery = Delivery.objects.get(channel="webhook")
+    assert delivery.status == DeliveryStatus.FAILED
+    assert "deactivated" in delivery.error
+
+
+def test_a_worker_retries_with_growing_waits(worker, change, engineer, receiver, webhook):
+    """The real thing: a worker on the default queue, its retries through the broker."""
+    receiver.statuses = [500, 502, 204]
+    endpoint, _secret = webhook
+    hear(engineer, EventKind.MEASUREMENT_FINISHED, endpoint)
+    worker(env={"NOTIFICATION_RETRY_SECONDS": "0.5", "NOTIFICATION_MAX_ATTEMPTS": "4"})
+    deliver(finished(change))  # no transaction here: sends are published at once
+    delivery = Delivery.objects.get(channel="webhook")
+
+    def sent():
+        delivery.refresh_from_db()
+        return delivery.status == DeliveryStatus.SENT
+
+    wait_for(sent, timeout=60, what="the webhook delivery to be sent")
+    assert delivery.attempts == 3
+    first, second, third = (r.at for r in receiver.received)
+    # 0.5 s, then 1 s: the backoff doubles.
+    assert second - first >= 0.5
+    assert third - second >= 1.0
+    # The email went through the worker too, to the file backend.
+    wait_for(
+        lambda: Delivery.objects.filter(channel="email", status=DeliveryStatus.SENT).exists(),
+        what="the email delivery",
+    )
