@@ -13,6 +13,8 @@ from apps.notifications.models import Endpoint
 from apps.notifications.services import endpoint_save
 from tests.factories import UserFactory
 
+HANG = 0
+
 
 @dataclass
 class Received:
@@ -27,7 +29,8 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Answers each POST with the next of `statuses` (the last one repeats)."""
+    """Answers each POST with the next of `statuses` (the last one repeats); `HANG` answers
+    nothing for a few seconds."""
 
     statuses: list[int] = field(default_factory=lambda: [204])
     received: list[Received] = field(default_factory=list)
@@ -51,6 +54,9 @@ def receiver():
                     Received(self.path, dict(self.headers), body, time.monotonic())
                 )
                 status = state.next_status()
+            if status == HANG:
+                time.sleep(3)
+                return
             self.send_response(status)
             if 300 <= status < 400:
                 self.send_header("Location", "http://127.0.0.1:9/elsewhere")

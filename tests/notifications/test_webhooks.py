@@ -14,6 +14,7 @@ from apps.notifications.selectors import Destination
 from apps.notifications.services import preferences_set
 from tests.workers import wait_for
 
+from .conftest import HANG
 from .helpers import notify, send_all
 
 
@@ -71,8 +72,8 @@ def test_a_failing_receiver_is_retried_then_the_delivery_fails_with_the_reason(
     delivery = Delivery.objects.get(channel="webhook")
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.attempts == 3
-    assert delivery.error == (
-        f"{endpoint.url} answered 500 Internal Server Error: nope (after 3 attempts)"
+    assert (
+        delivery.error == "the receiver answered 500 Internal Server Error: nope (after 3 attempts)"
     )
 
 
@@ -101,7 +102,36 @@ def test_a_redirect_is_not_followed(
     assert len(receiver.received) == 1
     delivery = Delivery.objects.get(channel="webhook")
     assert delivery.status == DeliveryStatus.FAILED
-    assert "redirected (302) to http://127.0.0.1:9/elsewhere; not followed" in delivery.error
+    assert delivery.error == "the receiver redirected (302); not followed (after 1 attempt)"
+
+
+@pytest.mark.django_db
+def test_a_receiver_that_does_not_answer_times_out(
+    settings, change, engineer, receiver, webhook, django_capture_on_commit_callbacks
+):
+    settings.NOTIFICATION_HTTP_TIMEOUT = 1
+    settings.NOTIFICATION_MAX_ATTEMPTS = 1
+    receiver.statuses = [HANG]
+    hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
+    notify(finished(change), django_capture_on_commit_callbacks)
+    started = time.monotonic()
+    send_all()
+    assert time.monotonic() - started < 2.5
+    delivery = Delivery.objects.get(channel="webhook")
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.error == "the receiver did not answer within 1 s (after 1 attempt)"
+
+
+@pytest.mark.django_db
+def test_a_request_the_receiver_refuses_is_not_retried(
+    change, engineer, receiver, webhook, django_capture_on_commit_callbacks
+):
+    receiver.statuses = [404]
+    hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
+    notify(finished(change), django_capture_on_commit_callbacks)
+    send_all()
+    assert len(receiver.received) == 1
+    assert Delivery.objects.get(channel="webhook").status == DeliveryStatus.FAILED
 
 
 @pytest.mark.django_db

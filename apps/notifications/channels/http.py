@@ -1,5 +1,6 @@
 """POST JSON to an admin-registered URL: a timeout on every call, no redirect followed."""
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -10,6 +11,8 @@ from . import DeliveryError, PermanentError
 
 # Enough of the receiver's answer to say why it refused, not a page of HTML.
 REASON_CHARS = 200
+# Answers that say the request itself is wrong: sending it again would not help.
+PERMANENT_STATUSES = {400, 401, 403, 404, 405, 410, 413, 422}
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -37,27 +40,30 @@ def post_json(url: str, body: bytes, headers: dict[str, str] | None = None) -> i
             **(headers or {}),
         },
     )
+    # Reasons never name the URL: a Slack URL is itself a secret, and every reader of the
+    # change sees why its deliveries failed.
     try:
         with _opener.open(request, timeout=settings.NOTIFICATION_HTTP_TIMEOUT) as response:
             return response.status
     except urllib.error.HTTPError as exc:
         answer = exc.read(REASON_CHARS).decode("utf-8", "replace").strip()
-        reason = f"{url} answered {exc.code} {exc.reason}" + (f": {answer}" if answer else "")
+        reason = f"the receiver answered {exc.code} {exc.reason}" + (
+            f": {answer}" if answer else ""
+        )
         if 300 <= exc.code < 400:
-            where = exc.headers.get("Location", "?")
-            raise PermanentError(
-                f"{url} redirected ({exc.code}) to {where}; not followed"
-            ) from None
-        if exc.code in (400, 401, 403, 404, 405, 410, 413, 422):
+            raise PermanentError(f"the receiver redirected ({exc.code}); not followed") from None
+        if exc.code in PERMANENT_STATUSES:
             raise PermanentError(reason) from None
         raise DeliveryError(reason) from None
     except urllib.error.URLError as exc:
-        raise DeliveryError(f"could not reach {url}: {exc.reason}") from None
+        raise DeliveryError(f"could not reach the receiver: {exc.reason}") from None
     except TimeoutError:
         timeout = settings.NOTIFICATION_HTTP_TIMEOUT
-        raise DeliveryError(f"{url} did not answer within {timeout} s") from None
+        raise DeliveryError(f"the receiver did not answer within {timeout} s") from None
+    except http.client.HTTPException as exc:
+        raise DeliveryError(f"the receiver's answer was not HTTP: {exc!r}") from None
     except OSError as exc:
-        raise DeliveryError(f"could not reach {url}: {exc}") from None
+        raise DeliveryError(f"could not reach the receiver: {exc}") from None
 
 
 def dumps(data: dict) -> bytes:
