@@ -64,6 +64,11 @@ def test_serve_runs_web_and_worker_and_stops_cleanly(embedded_env, tmp_path):
         assert "celery" in names
         # Beat rides along with the one worker: the embedded default reconciles its work too.
         assert "--beat" in names
+        # Mail is not sent anywhere by default, and the command says where it goes instead.
+        assert (
+            f"Mail is written to files in {tmp_path / 'mail'}"
+            in (tmp_path / "serve.log").read_text()
+        )
 
         # What a terminal's Ctrl-C does: SIGINT to the foreground process.
         proc.send_signal(signal.SIGINT)

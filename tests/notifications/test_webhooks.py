@@ -3,8 +3,10 @@
 import hashlib
 import hmac
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from apps.core.events import deliver
 from apps.measurements.events import MeasurementFinished, RegressionFound
@@ -193,3 +195,31 @@ def test_a_worker_retries_with_growing_waits(worker, change, engineer, receiver,
         lambda: Delivery.objects.filter(channel="email", status=DeliveryStatus.SENT).exists(),
         what="the email delivery",
     )
+
+
+def test_a_delivery_whose_message_was_lost_is_sent_by_the_reconcile_pass(
+    worker, change, engineer, receiver, webhook
+):
+    """The broker lost the messages (a Redis flush, a broken disk): the rows stay pending and
+    the reconcile pass publishes them again once they are long overdue."""
+    from apps.celery_app import app
+    from apps.notifications.services import deliveries_reconcile
+
+    hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
+    deliver(finished(change))
+    with app.connection_for_write() as conn:
+        app.control.purge(connection=conn)
+    pending = Delivery.objects.filter(status=DeliveryStatus.PENDING)
+    assert pending.count() == 2
+    # Not yet overdue: nothing is published twice while its message may still be on its way.
+    assert deliveries_reconcile() == 0
+    long_ago = timezone.now() - timedelta(minutes=5)
+    pending.update(due_at=long_ago, published_at=long_ago)
+    assert deliveries_reconcile() == 2
+    worker()
+    wait_for(
+        lambda: Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 2,
+        what="both deliveries",
+    )
+    assert len(receiver.received) == 1
+    assert deliveries_reconcile() == 0
