@@ -65,7 +65,7 @@ class Endpoint(TimeStampedModel):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.name}"
+        return f"{Channel(self.kind).label}: {self.name}"
 
     @property
     def channel(self) -> str:
@@ -174,4 +174,4 @@ class Delivery(TimeStampedModel):
 
     @property
     def destination(self) -> str:
-        return self.endpoint.name if self.endpoint_id else self.get_channel_display()
+        return str(self.endpoint) if self.endpoint_id else self.get_channel_display()

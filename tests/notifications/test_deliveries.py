@@ -51,7 +51,7 @@ def test_the_api_lists_a_changes_deliveries(api_as, viewer, told):
         ("webhook", "failed"),
     ]
     failed = next(r for r in rows if r["status"] == "failed")
-    assert failed["recipient"] == "erin" and failed["destination"] == "webhook receiver"
+    assert failed["recipient"] == "erin" and failed["destination"] == "Webhook: webhook receiver"
     assert failed["attempts"] == 2 and "500" in failed["error"]
     # Neither the URL nor the secret of an endpoint shows.
     assert "127.0.0.1" not in response.content.decode()

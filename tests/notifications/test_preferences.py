@@ -43,7 +43,7 @@ def test_the_page_shows_the_defaults_and_saves_choices(as_user, engineer, webhoo
     assert Preference.objects.filter(user=engineer).count() == 2
     entry = AuditEntry.objects.filter(object_id=str(engineer.pk), actor=engineer).first()
     assert entry.after == {
-        "change_shipped by Webhook (signed JSON): webhook receiver": True,
+        "change_shipped by Webhook: webhook receiver": True,
         "measurement_finished by Email": False,
     }
 
