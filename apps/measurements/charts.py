@@ -236,7 +236,10 @@ def timeline_chart(
 ) -> SafeString:
     """RSS over time (or over requests, ``x_unit="requests"``) of a typical run of each side,
     with each side's peak marked and labelled."""
-    sides = [(side, [tuple(p) for p in series]) for side, series in zip(SIDES, (before, after))]
+    sides = [
+        (side, [tuple(p) for p in series])
+        for side, series in zip(SIDES, (before, after), strict=True)
+    ]
     sides = [(side, series) for side, series in sides if series]
     if not sides:
         return mark_safe("")
