@@ -1,19 +1,38 @@
+from django import forms
 from django.contrib import admin
 
+from apps.core.admin import person
+
+from .forms import ChangeForm
 from .models import DERIVED_FIELDS, Change
 from .services import EDITABLE_FIELDS, change_create, change_update
+
+
+class ChangeAdminForm(forms.ModelForm):
+    """Files touched and tags as the change page edits them: one path a line, tags by commas."""
+
+    files_touched = ChangeForm.base_fields["files_touched"]
+    tags = ChangeForm.base_fields["tags"]
+
+    class Meta:
+        model = Change
+        fields = ["files_touched", "tags"]  # the admin adds the rest
 
 
 @admin.register(Change)
 class ChangeAdmin(admin.ModelAdmin):
     """Edits go through the same services as the web pages, so they are checked and audited."""
 
-    list_display = ["number", "title", "project", "owner", "status", "updated"]
+    form = ChangeAdminForm
+    list_display = ["number", "title", "project", "owner_name", "status", "updated"]
     list_filter = ["status", "project"]
-    search_fields = ["title", "reason", "owner__username"]
+    search_fields = ["title", "reason", "owner__username", "owner__first_name", "owner__last_name"]
     list_select_related = ["project", "owner"]
-    raw_id_fields = ["owner"]
     readonly_fields = DERIVED_FIELDS
+
+    @admin.display(description="owner", ordering="owner__username")
+    def owner_name(self, obj):
+        return person(obj.owner)
 
     def save_model(self, request, obj, form, change):
         values = {

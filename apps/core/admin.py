@@ -1,6 +1,28 @@
+import shlex
+
 from django.contrib import admin
 
 from .models import AuditEntry
+
+# The admin is part of the product: its name, not Django's (templates/admin/base_site.html adds
+# the favicon, the stylesheet and the way back to the app).
+admin.site.site_header = "fixledger administration"
+admin.site.site_title = "fixledger admin"
+admin.site.index_title = "Projects, profiles, people and records"
+admin.site.site_url = "/changes/"
+
+
+def person(user) -> str:
+    """A user as people know them: "Ada Lovelace (ada)", or the username alone."""
+    if user is None:
+        return "—"
+    name = user.get_full_name().strip()
+    return f"{name} ({user.get_username()})" if name else user.get_username()
+
+
+def command_line(argv) -> str:
+    """An argv as one would type it (quoted where needed), or "—" without one."""
+    return shlex.join(map(str, argv)) if argv else "—"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -1,7 +1,8 @@
+from django import forms
 from django.contrib import admin
 
 from apps.core.admin import ReadOnlyAdmin
-from apps.core.forms import BOUNDED_JSON_FORMFIELDS
+from apps.core.forms import BOUNDED_JSON_FORMFIELDS, LinesField
 
 from .models import Environment, Project, RepositoryJob
 from .services import AUDITED_FIELDS, environment_save, project_create, project_update
@@ -26,8 +27,21 @@ class ProjectAdmin(admin.ModelAdmin):
         obj.pk = saved.pk
 
 
+class EnvironmentAdminForm(forms.ModelForm):
+    config_files = LinesField(
+        label="Configuration files",
+        help_text="One absolute path a line, on this environment's hosts: their contents make "
+        "up its configuration fingerprint, recorded with every measurement.",
+    )
+
+    class Meta:
+        model = Environment
+        fields = ["config_files"]  # the admin adds the rest
+
+
 @admin.register(Environment)
 class EnvironmentAdmin(admin.ModelAdmin):
+    form = EnvironmentAdminForm
     list_display = ["name", "description", "base_url"]
     formfield_overrides = BOUNDED_JSON_FORMFIELDS
 

@@ -79,7 +79,7 @@ def test_errors_name_the_field_in_words(as_user, viewer, file_change):
         "/search/", {"gain_min": "lots", "date_from": "2024-02-30", "gain_metric": "zorbs"}
     )
     assert response.status_code == 400
-    alert = re.search(r'<ul class="error" role="alert">(.*?)</ul>', response.content.decode())
+    alert = re.search(r'<div role="alert"><ul class="error">(.*?)</ul>', response.content.decode())
     text = unescape(re.sub(r"<[^>]+>", " ", alert.group(1)))
     assert "Gain at least (%): Enter a number." in text
     assert "Filed from: Enter a valid date." in text
