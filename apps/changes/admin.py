@@ -1,29 +1,18 @@
-from django import forms
 from django.contrib import admin
 
-from apps.core.admin import person
+from apps.core.admin import LinesFieldsAdmin, person
 
 from .forms import ChangeForm
 from .models import DERIVED_FIELDS, Change
 from .services import EDITABLE_FIELDS, change_create, change_update
 
 
-class ChangeAdminForm(forms.ModelForm):
-    """Files touched and tags as the change page edits them: one path a line, tags by commas."""
-
-    files_touched = ChangeForm.base_fields["files_touched"]
-    tags = ChangeForm.base_fields["tags"]
-
-    class Meta:
-        model = Change
-        fields = ["files_touched", "tags"]  # the admin adds the rest
-
-
 @admin.register(Change)
-class ChangeAdmin(admin.ModelAdmin):
+class ChangeAdmin(LinesFieldsAdmin):
     """Edits go through the same services as the web pages, so they are checked and audited."""
 
-    form = ChangeAdminForm
+    # Files touched and tags as the change page edits them: a path a line, tags by commas.
+    lines_fields = {name: ChangeForm.base_fields[name] for name in ("files_touched", "tags")}
     list_display = ["number", "title", "project", "owner_name", "status", "updated"]
     list_filter = ["status", "project"]
     search_fields = ["title", "reason", "owner__username", "owner__first_name", "owner__last_name"]

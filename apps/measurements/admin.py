@@ -1,38 +1,30 @@
-from django import forms
 from django.contrib import admin
 
-from apps.core.admin import ReadOnlyAdmin
-from apps.core.forms import BOUNDED_JSON_FORMFIELDS, LinesField
+from apps.core.admin import LinesFieldsAdmin, ReadOnlyAdmin
+from apps.core.forms import BOUNDED_JSON_FORMFIELDS
 
 from .models import Measurement, Profile, Run
 from .services import profile_save
 
 
-class ProfileAdminForm(forms.ModelForm):
-    """A command as its arguments, one a line (no shell, no quoting), never as JSON."""
-
-    argv = LinesField(
-        label="Command",
-        unique=False,
-        help_text="One argument a line, run without a shell in the checked-out revision, e.g. "
-        "python, then bench.py. An HTTP profile serving the revision takes its port: {port}.",
-    )
-    setup_argv = LinesField(
-        label="Setup command",
-        unique=False,
-        help_text="One argument a line; run once per revision before measuring, not measured.",
-    )
-
-    class Meta:
-        model = Profile
-        fields = ["argv", "setup_argv"]  # the admin adds the rest
-
-
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(LinesFieldsAdmin):
     """Profiles are the only commands workers run; saving goes through the audited service."""
 
-    form = ProfileAdminForm
+    # A command as its arguments, one a line (no shell, no quoting); repeats are kept.
+    lines_fields = {
+        "argv": {
+            "unique": False,
+            "help_text": "One argument a line, run without a shell in the checked-out "
+            "revision: python, then bench.py. An HTTP profile serving the revision takes its "
+            "port as {port}.",
+        },
+        "setup_argv": {
+            "unique": False,
+            "help_text": "One argument a line; run once per revision before measuring, not "
+            "measured (e.g. building).",
+        },
+    }
 
     list_display = [
         "name",

@@ -66,8 +66,9 @@ def nice_ticks(low: float, high: float, count: int = 6) -> list[float]:
     above `high`, about `count` of them."""
     if not math.isfinite(low) or not math.isfinite(high):
         return [0.0, 1.0]
-    if high <= low:
-        high = low + (abs(low) or 1.0)
+    if high <= low:  # one value: centred on it
+        pad = abs(low) * 0.1 or 1.0
+        low, high = low - pad, high + pad
     raw = (high - low) / max(1, count)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)

@@ -1,8 +1,8 @@
-from django import forms
 from django.contrib import admin
+from django.db import models
 
-from apps.core.admin import ReadOnlyAdmin
-from apps.core.forms import BOUNDED_JSON_FORMFIELDS, LinesField
+from apps.core.admin import LinesFieldsAdmin, ReadOnlyAdmin
+from apps.core.forms import BOUNDED_JSON_FORMFIELDS
 
 from .models import Environment, Project, RepositoryJob
 from .services import AUDITED_FIELDS, environment_save, project_create, project_update
@@ -27,23 +27,22 @@ class ProjectAdmin(admin.ModelAdmin):
         obj.pk = saved.pk
 
 
-class EnvironmentAdminForm(forms.ModelForm):
-    config_files = LinesField(
-        label="Configuration files",
-        help_text="One absolute path a line, on this environment's hosts: their contents make "
-        "up its configuration fingerprint, recorded with every measurement.",
-    )
-
-    class Meta:
-        model = Environment
-        fields = ["config_files"]  # the admin adds the rest
-
-
 @admin.register(Environment)
-class EnvironmentAdmin(admin.ModelAdmin):
-    form = EnvironmentAdminForm
+class EnvironmentAdmin(LinesFieldsAdmin):
+    lines_fields = {
+        "config_files": {
+            "help_text": "One absolute path a line, on this environment's hosts: their contents "
+            "make up its configuration fingerprint, recorded with every measurement."
+        }
+    }
     list_display = ["name", "description", "base_url"]
     formfield_overrides = BOUNDED_JSON_FORMFIELDS
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, models.URLField):
+            # Django 6's default already; saying so keeps Django 5 from warning on every form.
+            kwargs.setdefault("assume_scheme", "https")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
         environment_save(actor=request.user, environment=obj)

@@ -89,6 +89,7 @@ def test_latency_percentiles_have_an_axis_in_ms():
         (0, 4, [0, 1, 2, 3, 4]),
         (0, 173, [0, 50, 100, 150, 200]),
         (0.2, 0.93, [0.2, 0.4, 0.6, 0.8, 1.0]),
+        (100, 100, [90, 95, 100, 105, 110]),
     ],
 )
 def test_ticks_are_round_and_cover_the_values(low, high, expected):
