@@ -165,6 +165,10 @@ def test_every_page_has_no_serious_or_critical_violation(
         if status >= 400:
             # The browser logs the error status of a page shown on purpose; nothing else.
             assert [p for p in browser_problems.take() if f"status of {status}" not in p] == []
+    # The dark scheme has colours of its own: the pages with the most of them, again.
+    page.emulate_media(color_scheme="dark")
+    for url, shot in pages[:6] + [(f"/measurements/{measurement.pk}/", "measurement")]:
+        check(page, url, problems, browser_problems, shot=shot and f"{shot}-dark")
     assert not problems, "axe-core found serious or critical violations:\n" + "\n\n".join(
         f"{url}\n{text}" for url, text in problems.items()
     )
