@@ -167,8 +167,10 @@ def test_every_page_has_no_serious_or_critical_violation(
             assert [p for p in browser_problems.take() if f"status of {status}" not in p] == []
     # The dark scheme has colours of its own: the pages with the most of them, again.
     page.emulate_media(color_scheme="dark")
-    for url, shot in pages[:6] + [(f"/measurements/{measurement.pk}/", "measurement")]:
-        check(page, url, problems, browser_problems, shot=shot and f"{shot}-dark")
+    dark: dict[str, str] = {}
+    for url, shot in [*pages[:6], (f"/measurements/{measurement.pk}/", "measurement")]:
+        check(page, url, dark, browser_problems, shot=shot and f"{shot}-dark")
+    problems.update({f"{url} (dark scheme)": text for url, text in dark.items()})
     assert not problems, "axe-core found serious or critical violations:\n" + "\n\n".join(
         f"{url}\n{text}" for url, text in problems.items()
     )
