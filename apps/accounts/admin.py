@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm
 
+from apps.core.admin import person
+
 from .models import ApiToken, User
 from .roles import Role
 from .services import user_set_role
@@ -53,7 +55,16 @@ class UserAdmin(BaseUserAdmin):
 class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are created by their owners (the key is shown once); admins may only revoke."""
 
-    list_display = ["name", "user", "prefix", "read_only", "expires_at", "created", "last_used"]
+    list_display = [
+        "name",
+        "owner_name",
+        "prefix",
+        "read_only",
+        "expires_at",
+        "created",
+        "last_used",
+    ]
+    list_select_related = ["user"]
     search_fields = ["name", "user__username", "prefix"]
     readonly_fields = [
         "user",
@@ -68,3 +79,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="owner", ordering="user__username")
+    def owner_name(self, obj):
+        return person(obj.user)

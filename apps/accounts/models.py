@@ -58,6 +58,8 @@ class ApiToken(TimeStampedModel):
 
     class Meta:
         ordering = ["-created"]
+        verbose_name = "API token"
+        verbose_name_plural = "API tokens"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

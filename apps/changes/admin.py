@@ -1,19 +1,27 @@
 from django.contrib import admin
 
+from apps.core.admin import LinesFieldsAdmin, person
+
+from .forms import ChangeForm
 from .models import DERIVED_FIELDS, Change
 from .services import EDITABLE_FIELDS, change_create, change_update
 
 
 @admin.register(Change)
-class ChangeAdmin(admin.ModelAdmin):
+class ChangeAdmin(LinesFieldsAdmin):
     """Edits go through the same services as the web pages, so they are checked and audited."""
 
-    list_display = ["number", "title", "project", "owner", "status", "updated"]
+    # Files touched and tags as the change page edits them: a path a line, tags by commas.
+    lines_fields = {name: ChangeForm.base_fields[name] for name in ("files_touched", "tags")}
+    list_display = ["number", "title", "project", "owner_name", "status", "updated"]
     list_filter = ["status", "project"]
-    search_fields = ["title", "reason", "owner__username"]
+    search_fields = ["title", "reason", "owner__username", "owner__first_name", "owner__last_name"]
     list_select_related = ["project", "owner"]
-    raw_id_fields = ["owner"]
     readonly_fields = DERIVED_FIELDS
+
+    @admin.display(description="owner", ordering="owner__username")
+    def owner_name(self, obj):
+        return person(obj.owner)
 
     def save_model(self, request, obj, form, change):
         values = {

@@ -2,32 +2,9 @@ from django import forms
 
 from apps.accounts.models import User
 from apps.accounts.roles import Role
+from apps.core.forms import LinesField
 
 from .models import Change
-
-
-class LinesField(forms.CharField):
-    """A list of strings edited as one per line (or split by `separator`)."""
-
-    widget = forms.Textarea(attrs={"rows": 4})
-
-    def __init__(self, *args, separator: str | None = None, lowercase: bool = False, **kwargs):
-        self.separator = separator
-        self.lowercase = lowercase
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("strip", False)
-        super().__init__(*args, **kwargs)
-
-    def prepare_value(self, value):
-        if isinstance(value, list):
-            return (self.separator + " " if self.separator else "\n").join(value)
-        return value
-
-    def to_python(self, value):
-        text = super().to_python(value) or ""
-        parts = text.split(self.separator) if self.separator else text.splitlines()
-        items = [p.strip().lower() if self.lowercase else p.strip() for p in parts]
-        return list(dict.fromkeys(i for i in items if i))
 
 
 class ChangeForm(forms.ModelForm):

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.core.admin import ReadOnlyAdmin
+from apps.core.admin import ReadOnlyAdmin, command_line
 
 from .models import ChecklistItem, TemplateItem
 
@@ -11,6 +11,12 @@ class TemplateItemAdmin(ReadOnlyAdmin):
 
     list_display = ["project", "position", "title", "kind", "required"]
     list_filter = ["project", "kind"]
+    readonly_fields = ["command"]
+    exclude = ["argv"]
+
+    @admin.display(description="command")
+    def command(self, obj):
+        return command_line(obj.argv)
 
 
 @admin.register(ChecklistItem)
@@ -24,3 +30,9 @@ class ChecklistItemAdmin(ReadOnlyAdmin):
 
     list_display = ["change", "position", "title", "state", "actor_name", "ticked_at"]
     list_filter = ["state", "kind"]
+    readonly_fields = ["command"]
+    exclude = ["argv"]
+
+    @admin.display(description="command")
+    def command(self, obj):
+        return command_line(obj.argv)

@@ -14,6 +14,48 @@ def add_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
         form.add_error(None, exc)
 
 
+class LinesField(forms.CharField):
+    """A list of strings edited as one per line (or split by `separator`), never as JSON.
+
+    Blank items are dropped; so are repeats when `unique` (paths, tags), but not for an argv,
+    whose repeated arguments mean something.
+    """
+
+    widget = forms.Textarea(attrs={"rows": 4})
+
+    def __init__(
+        self,
+        *args,
+        separator: str | None = None,
+        lowercase: bool = False,
+        unique: bool = True,
+        **kwargs,
+    ):
+        self.separator = separator
+        self.lowercase = lowercase
+        self.unique = unique
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("strip", False)
+        super().__init__(*args, **kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return (self.separator + " " if self.separator else "\n").join(map(str, value))
+        return value
+
+    def to_python(self, value):
+        if isinstance(value, list | tuple):  # the model's initial value, unchanged
+            value = self.prepare_value(value)
+        text = super().to_python(value) or ""
+        parts = text.split(self.separator) if self.separator else text.splitlines()
+        items = [p.strip().lower() if self.lowercase else p.strip() for p in parts]
+        items = [i for i in items if i]
+        return list(dict.fromkeys(items)) if self.unique else items
+
+    def has_changed(self, initial, data):
+        return self.to_python(initial) != self.to_python(data)
+
+
 class BoundedJSONField(forms.JSONField):
     """Django's JSON form field, bounded like all JSON read from outside (`apps.core.safejson`):
     text nested too deep is a form error, never a RecursionError."""

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.core.admin import ReadOnlyAdmin
+from apps.core.admin import LinesFieldsAdmin, ReadOnlyAdmin
 from apps.core.forms import BOUNDED_JSON_FORMFIELDS
 
 from .models import Measurement, Profile, Run
@@ -8,8 +8,23 @@ from .services import profile_save
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(LinesFieldsAdmin):
     """Profiles are the only commands workers run; saving goes through the audited service."""
+
+    # A command as its arguments, one a line (no shell, no quoting); repeats are kept.
+    lines_fields = {
+        "argv": {
+            "unique": False,
+            "help_text": "One argument a line, run without a shell in the checked-out "
+            "revision: python, then bench.py. An HTTP profile serving the revision takes its "
+            "port as {port}.",
+        },
+        "setup_argv": {
+            "unique": False,
+            "help_text": "One argument a line; run once per revision before measuring, not "
+            "measured (e.g. building).",
+        },
+    }
 
     list_display = [
         "name",

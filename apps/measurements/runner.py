@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import psutil
 
+from .sampling import downsample
+
 if TYPE_CHECKING:
     from .sandbox import Sandbox
 
@@ -551,11 +553,11 @@ class _TreeSampler:
         if len(self.points) >= 2 * self.max_points:
             # Keep memory bounded on long runs: halve the points, sample for the record half
             # as often.
-            self.points = _downsample(self.points, self.max_points)
+            self.points = downsample(self.points, self.max_points)
             self.stride *= 2
 
     def timeline(self) -> list[tuple[float, int]]:
-        return _downsample(self.points, self.max_points)
+        return downsample(self.points, self.max_points)
 
     def kill_tree(self) -> None:
         """The backstop when the launcher cannot: SIGKILL the target's group, then the tree."""
@@ -653,15 +655,3 @@ def _alive(proc: psutil.Process) -> bool:
         return proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
-
-
-def _downsample(points: list[tuple[float, int]], max_points: int) -> list[tuple[float, int]]:
-    """Evenly sized buckets, each represented by its highest sample: a chart that drops the
-    tallest point would understate the peak."""
-    if len(points) <= max_points:
-        return list(points)
-    size = len(points) / max_points
-    return [
-        max(points[int(i * size) : int((i + 1) * size)], key=lambda point: point[1])
-        for i in range(max_points)
-    ]

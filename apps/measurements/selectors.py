@@ -47,6 +47,7 @@ def measurement_display(measurement: Measurement) -> dict:
                     run_values(runs, metric, Side.BEFORE),
                     run_values(runs, metric, Side.AFTER),
                     unit,
+                    result.get("label") or metrics.label_of(metric),
                 ),
             }
         )

@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.db import models
 
-from apps.core.admin import ReadOnlyAdmin
+from apps.core.admin import LinesFieldsAdmin, ReadOnlyAdmin
 from apps.core.forms import BOUNDED_JSON_FORMFIELDS
 
 from .models import Environment, Project, RepositoryJob
@@ -27,9 +28,21 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(Environment)
-class EnvironmentAdmin(admin.ModelAdmin):
+class EnvironmentAdmin(LinesFieldsAdmin):
+    lines_fields = {
+        "config_files": {
+            "help_text": "One absolute path a line, on this environment's hosts: their contents "
+            "make up its configuration fingerprint, recorded with every measurement."
+        }
+    }
     list_display = ["name", "description", "base_url"]
     formfield_overrides = BOUNDED_JSON_FORMFIELDS
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, models.URLField):
+            # Django 6's default already; saying so keeps Django 5 from warning on every form.
+            kwargs.setdefault("assume_scheme", "https")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
         environment_save(actor=request.user, environment=obj)

@@ -6,7 +6,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from apps.core.admin import ReadOnlyAdmin
+from apps.changes.models import ChangeStatus
+from apps.core.admin import ReadOnlyAdmin, person
 from apps.core.limits import body_limit_text
 
 from .imports import ImportFileError, parse_file
@@ -25,7 +26,17 @@ class SearchEntryAdmin(ReadOnlyAdmin):
     """The index is derived data: read-only here; the page's purpose is the import view."""
 
     deletable = False
-    list_display = ["change", "project", "owner", "status", "created", "best_gain"]
+    list_display = ["change", "project", "owner_name", "status_label", "created", "best_gain"]
+    list_select_related = ["change", "project", "owner"]
+
+    @admin.display(description="owner", ordering="owner__username")
+    def owner_name(self, obj):
+        return person(obj.owner)
+
+    @admin.display(description="status", ordering="status")
+    def status_label(self, obj):
+        return ChangeStatus(obj.status).label if obj.status in ChangeStatus else obj.status
+
     change_list_template = "search/admin_changelist.html"
 
     def get_urls(self):

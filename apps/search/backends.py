@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from . import partitions
 from . import query as q
-from .index import fts5_token, pg_token
+from .index import SNIPPET_CLASSES, WEIGHTS, fts5_token, pg_token
 
 START, STOP = "\x02", "\x03"
 
@@ -284,13 +284,24 @@ class SqliteBackend(_Backend):
         if not texts or not words:
             return {}
         placeholders = ",".join(["%s"] * len(texts))
+        # One snippet per column of written text (index.SNIPPET_CLASSES), the first that holds a
+        # match wins: left to pick the column itself, FTS5 would cut one from file-path words.
+        columns = ", ".join(
+            f"snippet(search_fts, {WEIGHTS.index(w)}, char(2), char(3), ' … ', 24)"
+            for w in SNIPPET_CLASSES
+        )
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT rowid, snippet(search_fts, -1, char(2), char(3), ' … ', 24)"  # noqa: S608
+                f"SELECT rowid, {columns}"  # noqa: S608
                 f" FROM search_fts WHERE search_fts MATCH %s AND rowid IN ({placeholders})",
                 [f"{self.WORDS} : ({words})", *texts],
             )
-            return {pk: _marks(escape(text)) for pk, text in cursor.fetchall()}
+            found = {}
+            for pk, *candidates in cursor.fetchall():
+                marked = [c for c in candidates if c and START in c]
+                text = (marked or [c for c in candidates if c] or [""])[0]
+                found[pk] = _marks(escape(text))
+            return found
 
 
 def get_backend():

@@ -49,10 +49,16 @@ def weighted_text(change: Change) -> dict[str, str]:
     return {w: "\n".join(parts) for w, parts in buckets.items()}
 
 
+# Snippets are cut from what people wrote: the prose (class C: reason, expected result, final
+# notes), else the title (class A). Class B holds tags, the owner and file paths split into
+# words ("lru admin service py"), which read as index tokens; class D holds commands.
+SNIPPET_CLASSES = ("C", "A")
+
+
 def display_text(change: Change) -> str:
-    """The text a snippet is cut from: the readable fields, most important first."""
+    """The text a snippet is cut from: what people wrote about the change, as they wrote it."""
     text = weighted_text(change)
-    return "\n".join(text[w] for w in WEIGHTS)
+    return "\n".join(text[w] for w in reversed(SNIPPET_CLASSES) if text[w])
 
 
 def gain_of(result: dict) -> float | None:

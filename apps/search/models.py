@@ -46,5 +46,8 @@ class SearchEntry(models.Model):
     # PostgreSQL only (NULL on SQLite, whose text lives in FTS5).
     vector = SearchVectorField(null=True)
 
+    class Meta:
+        verbose_name_plural = "search entries"
+
     def __str__(self) -> str:
         return f"search entry of change {self.change_id}"

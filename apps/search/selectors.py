@@ -12,12 +12,14 @@ from django.utils.safestring import SafeString, mark_safe
 
 from apps.accounts.models import User
 from apps.changes.models import Change
+from apps.measurements.metrics import all_builtin, label_of, signed_pct
 from apps.projects.models import Project
 
 from . import query as q
 from . import tokens
 from .backends import START, STOP, Criteria, Row, get_backend
 from .index import display_text
+from .models import SearchEntry
 
 # Searches count, facet and order at most this many matches, the most recently filed.
 WINDOW = 500
@@ -58,6 +60,18 @@ class Hit:
     change: Change
     snippet: SafeString
     gain: float | None = None
+    # The metric `gain` is on: the one filtered by, else the one that improved most.
+    gain_metric: str = ""
+
+    @property
+    def gain_text(self) -> str:
+        """The gain as the metric moved, with its label: "peak RSS -84.8 %" (a true minus)."""
+        if self.gain is None or not self.gain_metric:
+            return ""
+        metric = all_builtin().get(self.gain_metric)
+        higher_is_better = metric is not None and not metric.lower_is_better
+        moved = self.gain if higher_is_better else -self.gain
+        return f"{label_of(self.gain_metric)} {signed_pct(moved)}"
 
 
 @dataclass
@@ -190,7 +204,7 @@ def search(params: SearchParams) -> SearchResults:
     offset = (params.page - 1) * params.page_size
     page = _ordered(rows, sort)[offset : offset + params.page_size]
     return SearchResults(
-        hits=_hits(page, parsed),
+        hits=_hits(page, parsed, params.gain_metric),
         count=len(rows),
         capped=capped,
         page=params.page,
@@ -200,17 +214,27 @@ def search(params: SearchParams) -> SearchResults:
     )
 
 
-def _hits(rows: list[Row], parsed: q.ParsedQuery) -> list[Hit]:
+def _best_metric(gains: dict[str, float | None]) -> str:
+    known = {k: v for k, v in gains.items() if v is not None}
+    return max(known, key=known.__getitem__) if known else ""
+
+
+def _hits(rows: list[Row], parsed: q.ParsedQuery, gain_metric: str = "") -> list[Hit]:
     ids = [r.change_id for r in rows]
     changes = Change.objects.select_related("project", "owner").in_bulk(ids)
     snippets = {}
     if parsed.groups:
         snippets = get_backend().snippets(parsed, {pk: display_text(changes[pk]) for pk in ids})
+    gains = {}
+    if not gain_metric:
+        with_gain = [r.change_id for r in rows if r.gain is not None]
+        gains = dict(SearchEntry.objects.filter(pk__in=with_gain).values_list("pk", "gains"))
     hits = []
     for row in rows:
         change = changes[row.change_id]
         snippet = snippets.get(row.change_id) or highlight(_lead(change.reason))
-        hits.append(Hit(change=change, snippet=snippet, gain=row.gain))
+        metric = gain_metric or _best_metric(gains.get(row.change_id) or {})
+        hits.append(Hit(change=change, snippet=snippet, gain=row.gain, gain_metric=metric))
     return hits
 
 

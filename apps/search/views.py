@@ -5,7 +5,7 @@ from django.views.decorators.http import require_GET
 
 from apps.core.htmx import htmx_target
 
-from .forms import SearchForm
+from .forms import FILTERS, SearchForm
 from .selectors import PageOutOfRange, search
 
 
@@ -25,7 +25,14 @@ def search_page(request):
         status = 400
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "results": results, "error": error, "query": query.urlencode()}
+    context = {
+        "form": form,
+        "results": results,
+        "error": error,
+        "query": query.urlencode(),
+        "active_filters": form.active_filters(),
+        "filter_fields": [form[name] for name in FILTERS],
+    }
     if htmx_target(request) == "search-results":
         # Typing `"lru cache"` passes through `"lru cache`: in place, the message is the answer,
         # not a failed request (a browser logs every 4xx response as an error).

@@ -38,16 +38,19 @@ def test_admin_edits_go_through_services_and_are_audited(admin_client_, admin, c
             "expected_result": change.expected_result,
             "command": change.command,
             "rollback_note": change.rollback_note,
-            "files_touched": '["app/cache.py"]',
+            "files_touched": "app/cache.py\napp/views.py",
             "base_revision": change.base_revision,
             "head_revision": change.head_revision,
-            "tags": '["memory"]',
+            "tags": "memory, Cache",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     entry = audit_history(Change.objects.get()).first()
     assert entry.actor == admin
     assert entry.after["title"] == "Edited in admin"
+    saved = Change.objects.get()
+    assert saved.files_touched == ["app/cache.py", "app/views.py"]
+    assert saved.tags == ["memory", "cache"]
 
 
 def test_admin_creates_projects_through_the_service(admin_client_, admin):

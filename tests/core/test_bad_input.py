@@ -106,7 +106,7 @@ def test_deep_json_in_an_admin_form_is_a_form_error(as_user, admin, project, dep
 
     response = as_user(admin).post(
         "/admin/measurements/profile/add/",
-        {"project": project.pk, "name": "deep", "argv": nested(depth), "env": "{}"},
+        {"project": project.pk, "name": "deep", "argv": "true", "metric_policy": nested(depth)},
     )
 
     assert response.status_code == 200

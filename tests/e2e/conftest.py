@@ -95,4 +95,5 @@ def page(chromium, live_server, browser_problems) -> Iterator[Page]:
     page.on("pageerror", lambda exc: browser_problems.add("uncaught", str(exc)))
     yield page
     context.close()
-    assert browser_problems.take() == [], "the browser reported problems"
+    problems = browser_problems.take()
+    assert problems == [], "the browser reported problems:\n" + "\n".join(problems)

@@ -99,8 +99,8 @@ def test_admins_define_http_profiles_in_the_admin(
         "name": "served",
         "environment": environment.pk,
         "kind": "http",
-        "argv": json.dumps(["python", "app.py"]),
-        "setup_argv": "[]",
+        "argv": "python\napp.py",
+        "setup_argv": "",
         "env": "{}",
         "runs_per_side": 5,
         "warmups": 0,
@@ -118,7 +118,7 @@ def test_admins_define_http_profiles_in_the_admin(
     refused = client.post("/admin/measurements/profile/add/", form)
     assert refused.status_code == 200
     assert "write {port} in its argv" in refused.content.decode()
-    form["argv"] = json.dumps(["python", "app.py", "{port}"])
+    form["argv"] = "python\napp.py\n{port}"
     created = client.post("/admin/measurements/profile/add/", form)
     assert created.status_code == 302, created.content.decode()[:2000]
     served = Profile.objects.get(name="served")

@@ -1,6 +1,8 @@
 import pytest
 
 from apps.changes.services import change_create
+from apps.measurements.models import Measurement, MeasurementStatus, Profile, Run, RunStatus, Side
+from apps.projects.models import Environment
 from apps.search.selectors import SearchParams, search
 
 
@@ -31,3 +33,38 @@ def found():
         return [h.change.pk for h in search(SearchParams(page_size=100, **params)).hits]
 
     return run
+
+
+@pytest.fixture
+def running_measurement(file_change, project):
+    change = file_change(title="Shrink the walrus cache")
+    environment = Environment.objects.create(name="staging-search")
+    profile = Profile.objects.create(
+        project=project, name="p", environment=environment, argv=["true"]
+    )
+    measurement = Measurement.objects.create(
+        change=change,
+        profile=profile,
+        status=MeasurementStatus.RUNNING,
+        worker="w1",
+        base_sha="a" * 40,
+        head_sha="b" * 40,
+    )
+    seq = 0
+    for i in range(10):
+        for side, rss in (
+            (Side.BEFORE, 100_000_000 + i * 1000),
+            (Side.AFTER, 80_000_000 + i * 1000),
+        ):
+            Run.objects.create(
+                measurement=measurement,
+                sequence=seq,
+                side=side,
+                status=RunStatus.DONE,
+                peak_rss_bytes=rss,
+                wall_seconds=1.0 + i * 0.01,
+                user_seconds=0.5,
+                system_seconds=0.1,
+            )
+            seq += 1
+    return change, measurement

@@ -6,9 +6,7 @@ import pytest
 
 from apps.changes.models import Change
 from apps.changes.services import change_refresh_revisions, change_update
-from apps.measurements.models import Measurement, MeasurementStatus, Profile, Run, RunStatus, Side
 from apps.measurements.services import measurement_finish
-from apps.projects.models import Environment
 from apps.search.forms import SearchForm
 from apps.search.services import changes_import
 
@@ -71,8 +69,8 @@ def test_admin_create(as_user, admin, engineer, project, found):
             "owner": engineer.pk,
             "reason": "r",
             "expected_result": "e",
-            "files_touched": "[]",
-            "tags": "[]",
+            "files_touched": "",
+            "tags": "",
             "command": "",
             "rollback_note": "",
             "base_revision": "",
@@ -109,41 +107,6 @@ def test_import(admin, engineer, project, found):
     )
     assert len(found(q="ocelot")) == 1
     assert len(found(q="lib/ocelot")) == 1
-
-
-@pytest.fixture
-def running_measurement(file_change, project):
-    change = file_change(title="Shrink the walrus cache")
-    environment = Environment.objects.create(name="staging-search")
-    profile = Profile.objects.create(
-        project=project, name="p", environment=environment, argv=["true"]
-    )
-    measurement = Measurement.objects.create(
-        change=change,
-        profile=profile,
-        status=MeasurementStatus.RUNNING,
-        worker="w1",
-        base_sha="a" * 40,
-        head_sha="b" * 40,
-    )
-    seq = 0
-    for i in range(10):
-        for side, rss in (
-            (Side.BEFORE, 100_000_000 + i * 1000),
-            (Side.AFTER, 80_000_000 + i * 1000),
-        ):
-            Run.objects.create(
-                measurement=measurement,
-                sequence=seq,
-                side=side,
-                status=RunStatus.DONE,
-                peak_rss_bytes=rss,
-                wall_seconds=1.0 + i * 0.01,
-                user_seconds=0.5,
-                system_seconds=0.1,
-            )
-            seq += 1
-    return change, measurement
 
 
 def test_worker_verdicts_reach_the_index(running_measurement, found):

@@ -1,0 +1,207 @@
+"""Every page, checked by axe-core in a real Chromium: no serious or critical violation.
+
+axe-core is vendored under tests/vendor/ (nothing is fetched at test time) and evaluated by the
+test driver, so the page's CSP stays as strict as it is for people.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page
+
+from apps.changes.services import change_create
+from apps.measurements.models import Measurement, MeasurementStatus, Profile, Run, RunStatus, Side
+from apps.measurements.services import measurement_finish
+from apps.projects.models import Environment
+
+from .test_browser import SCREENSHOTS, log_in
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).resolve().parents[1] / "vendor" / "axe-core" / "axe.min.js"
+BLOCKING = ("serious", "critical")
+MiB = 1024 * 1024
+
+
+def axe_violations(page: Page, browser_problems=None) -> list[dict]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    before = len(browser_problems.items) if browser_problems else 0
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text())
+    found = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+    )
+    if browser_problems:
+        # axe adds a <style> of its own on some pages, which the page's CSP rightly refuses:
+        # the test's doing, not the page's.
+        browser_problems.items[before:] = [
+            p for p in browser_problems.items[before:] if not _axe_style(p)
+        ]
+    return [v for v in found if v["impact"] in BLOCKING]
+
+
+def _axe_style(problem: str) -> bool:
+    return "Applying inline style violates" in problem or "style-src-elem blocked inline" in problem
+
+
+def describe(violations: list[dict]) -> str:
+    lines = []
+    for v in violations:
+        lines.append(f"[{v['impact']}] {v['id']}: {v['help']} ({v['helpUrl']})")
+        for node in v["nodes"][:8]:
+            lines.append(f"    {' '.join(map(str, node['target']))}: {node['html'][:160]}")
+            lines.append(f"      {node.get('failureSummary', '').replace(chr(10), ' ')[:300]}")
+    return "\n".join(lines)
+
+
+def check(page: Page, url: str, problems: dict[str, str], browser_problems, *, shot="") -> int:
+    response = page.goto(url)
+    assert response is not None
+    page.wait_for_load_state("networkidle")
+    # Folded sections too (every run, per metric charts), which axe would skip as hidden.
+    page.evaluate(
+        "document.querySelectorAll('main details:not(.dropdown)').forEach(d => d.open = true)"
+    )
+    violations = axe_violations(page, browser_problems)
+    if violations:
+        problems[url] = describe(violations)
+    if shot:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"a11y-{shot}.png"), full_page=True)
+    return response.status
+
+
+def sawtooth(seconds: float, start_mib: float, slope_mib: float) -> list[list[float]]:
+    points = []
+    for i in range(200):
+        t = seconds * i / 199
+        points.append([round(t, 4), int((start_mib + slope_mib * t + 6 * (t % 0.5)) * MiB)])
+    return points
+
+
+@pytest.fixture
+def measured_change(engineer, project):
+    """A change with a finished before/after measurement: verdicts, run table and charts."""
+    change = change_create(
+        actor=engineer,
+        project=project,
+        title="Bound the invoice cache",
+        reason="The invoice cache keeps every PDF; RSS grows 40 MB an hour.",
+        expected_result="peak RSS -20 %",
+        files_touched=["billing/cache.py"],
+        tags=["memory", "cache"],
+    )
+    environment = Environment.objects.create(name="staging-a11y")
+    profile = Profile.objects.create(
+        project=project, name="render 1,000 invoices", environment=environment, argv=["true"]
+    )
+    measurement = Measurement.objects.create(
+        change=change,
+        profile=profile,
+        status=MeasurementStatus.RUNNING,
+        worker="w1",
+        base_sha="a" * 40,
+        head_sha="b" * 40,
+    )
+    sequence = 0
+    for i in range(8):
+        for side, rss, slope in ((Side.BEFORE, 120, 30), (Side.AFTER, 95, 2)):
+            wobble = math.sin(i) * 0.6
+            Run.objects.create(
+                measurement=measurement,
+                sequence=sequence,
+                side=side,
+                status=RunStatus.DONE,
+                peak_rss_bytes=int((rss + wobble) * MiB),
+                wall_seconds=(1.4 if side == Side.BEFORE else 1.1) + wobble / 50,
+                user_seconds=0.9 + wobble / 80,
+                system_seconds=0.1,
+                rss_timeline=sawtooth(1.4 if side == Side.BEFORE else 1.1, rss - 40, slope),
+            )
+            sequence += 1
+    measurement_finish(measurement=measurement)
+    return change, measurement
+
+
+def test_every_page_has_no_serious_or_critical_violation(
+    page: Page, browser_problems, admin, engineer, project, measured_change
+):
+    change, measurement = measured_change
+    draft = change_create(
+        actor=engineer,
+        project=project,
+        title="Pool the PDF renderers",
+        reason="Each request starts a renderer.",
+        expected_result="wall time -30 %",
+    )
+    problems: dict[str, str] = {}
+    check(page, "/login/", problems, browser_problems, shot="login")
+    log_in(page, admin)
+    pages = [
+        ("/changes/", "change-list"),
+        (draft.get_absolute_url(), "change-draft"),
+        (change.get_absolute_url(), "change-measured"),
+        ("/changes/new/", "change-form"),
+        (f"/changes/{change.number}/edit/", ""),
+        ("/search/?q=cache&tag=memory&sort=date", "search"),
+        ("/search/?gain_min=lots", ""),
+        ("/projects/", ""),
+        (f"/projects/{project.slug}/", "project"),
+        ("/projects/new/", ""),
+        (f"/projects/{project.slug}/edit/", ""),
+        (f"/checklists/templates/{project.slug}/", "checklist-template"),
+        (f"/measurements/{measurement.pk}/", "measurement"),
+        ("/workers/", ""),
+        ("/account/tokens/", ""),
+        ("/no-such-page/", ""),
+        ("/admin/", "admin"),
+        ("/admin/changes/change/", "admin-changes"),
+        (f"/admin/changes/change/{change.pk}/change/", "admin-change"),
+    ]
+    for url, shot in pages:
+        status = check(page, url, problems, browser_problems, shot=shot)
+        if status >= 400:
+            # The browser logs the error status of a page shown on purpose; nothing else.
+            assert [p for p in browser_problems.take() if f"status of {status}" not in p] == []
+    # The dark scheme has colours of its own: the pages with the most of them, again.
+    page.emulate_media(color_scheme="dark")
+    dark: dict[str, str] = {}
+    for url, shot in [*pages[:6], (f"/measurements/{measurement.pk}/", "measurement")]:
+        check(page, url, dark, browser_problems, shot=shot and f"{shot}-dark")
+    problems.update({f"{url} (dark scheme)": text for url, text in dark.items()})
+    assert not problems, "axe-core found serious or critical violations:\n" + "\n\n".join(
+        f"{url}\n{text}" for url, text in problems.items()
+    )
+
+
+def test_axe_reports_what_it_should(page: Page, live_server):
+    """The check itself: a page with an unlabelled field and low contrast fails it."""
+    page.goto("/login/")
+    page.evaluate(
+        """() => {
+        const input = document.createElement("input");
+        document.querySelector("main").append(input);
+        const faint = document.createElement("p");
+        faint.textContent = "barely there";
+        faint.style.color = "#eeeeee";
+        document.querySelector("main").append(faint);
+    }"""
+    )
+    ids = {v["id"] for v in axe_violations(page)}
+    assert {"label", "color-contrast"} <= ids, json.dumps(sorted(ids))
+
+
+def test_the_api_docs_load_without_csp_errors_and_lead_back(page: Page, browser_problems, viewer):
+    log_in(page, viewer)
+    page.goto("/api/docs/")
+    # Swagger UI has read the schema and drawn the operations.
+    page.locator(".opblock").first.wait_for()
+    page.wait_for_load_state("networkidle")
+    assert browser_problems.take() == [], "console errors or CSP violations on the API docs"
+    assert page.locator('link[rel="icon"]').get_attribute("href").endswith("favicon.svg")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "api-docs.png"))
+    page.get_by_role("link", name="Back to fixledger").click()
+    page.wait_for_url("**/changes/")
