@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "apps.measurements",
     "apps.search",
     "apps.checklists",
+    "apps.operations",
 ]
 
 MIDDLEWARE = [

@@ -6,13 +6,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from apps.accounts.roles import Role
-from apps.checklists.selectors import checklist_section
-from apps.core.fleet import queue_without_worker
 from apps.core.forms import add_service_errors
 from apps.core.htmx import htmx_target
-from apps.measurements.selectors import measurement_section
 
-from . import selectors
+from . import sections, selectors
 from .forms import ChangeForm
 from .models import Change
 from .services import can_edit_change, change_create, change_update
@@ -47,9 +44,7 @@ def change_detail(request, pk: int):
         "history": selectors.change_history(change) if tab == "history" else None,
     }
     if tab == "overview":
-        context.update(measurement_section(change))
-        context.update(checklist_section(request.user, change))
-        context["waiting_queue"] = queue_without_worker(change)
+        context.update(sections.overview_context(request.user, change))
     return render(request, "changes/detail.html", context)
 
 

@@ -11,16 +11,17 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import require_role
+from apps.changes.events import ChangeRolledBack, ChangeShipped
 from apps.changes.models import Change, ChangeStatus
-from apps.core import work
+from apps.core import events, work
 from apps.core.audit import audit_record, snapshot
 from apps.core.exceptions import Conflict
 from apps.core.services import record_save
 from apps.projects import git, repository
 from apps.projects.models import JobKind, Project
 from apps.projects.services import repository_job_request
-from apps.search.index import index_changes
 
+from .events import ChecklistItemVerified
 from .models import ChecklistItem, ItemKind, ItemState, TemplateItem, VerificationStatus
 
 # The implementation checklist the team started from; a project's own template replaces it.
@@ -353,6 +354,14 @@ def verification_record(*, item: ChecklistItem, worker: str, result) -> None:
         )
     else:
         _verification_failed(locked, evidence)
+    events.publish(
+        ChecklistItemVerified(
+            item_id=locked.pk,
+            change_id=locked.change_id,
+            passed=bool(result.ok),
+            reason=(result.failure or "")[:500],
+        )
+    )
 
 
 def _verification_failed(locked: ChecklistItem, evidence: dict) -> None:
@@ -374,6 +383,11 @@ def verification_give_up(*, item: ChecklistItem) -> None:
     if locked.verification in (VerificationStatus.QUEUED, VerificationStatus.RUNNING):
         evidence = {"worker": locked.worker, "exit_code": None, "failure": work.GAVE_UP}
         _verification_failed(locked, evidence)
+        events.publish(
+            ChecklistItemVerified(
+                item_id=locked.pk, change_id=locked.change_id, passed=False, reason=work.GAVE_UP
+            )
+        )
 
 
 def verifications_reconcile() -> int:
@@ -537,10 +551,21 @@ def change_ship(*, actor: User, change: Change, override_reason: str = "") -> Ch
         before={"status": change.status},
         after={"status": locked.status, "tag": name},
     )
+    events.publish(
+        ChangeShipped(
+            change_id=locked.pk,
+            actor_id=actor.pk,
+            tag_name=name,
+            overridden=bool(blockers),
+        )
+    )
     if locked.rollback_of_id:
         Change.objects.filter(pk=locked.rollback_of_id).update(status=ChangeStatus.ROLLED_BACK)
-    # Status and final notes are searchable, and so is the status of what this rolled back.
-    index_changes([locked.pk, *([locked.rollback_of_id] if locked.rollback_of_id else [])])
+        events.publish(
+            ChangeRolledBack(
+                change_id=locked.rollback_of_id, rollback_id=locked.pk, actor_id=actor.pk
+            )
+        )
 
     repository_job_request(project=locked.project, kind=JobKind.PUSH_TAG, ref=name)
     return locked

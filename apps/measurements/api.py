@@ -11,8 +11,9 @@ from apps.core import work
 from apps.projects.models import Environment, Project
 
 from . import metrics
+from .metrics import blocking_results
 from .models import Measurement, MeasurementStatus, Profile
-from .selectors import blocking_results, run_records, runs_csv
+from .selectors import run_records, runs_csv
 from .services import (
     PROFILE_FIELDS,
     measurement_calibrate,

@@ -1,6 +1,5 @@
 """Reads for measurement pages: results with formatted numbers and their charts."""
 
-from dataclasses import replace
 from statistics import median
 
 from apps.changes.models import Change
@@ -251,7 +250,7 @@ def runs_csv(records: list[dict]) -> str:
     return out.getvalue()
 
 
-def measurement_section(change) -> dict:
+def measurement_section(user, change) -> dict:
     """The change page's measurements: the profiles to pick from, and the latest in full."""
     from .models import Profile
 
@@ -295,30 +294,7 @@ def release_evidence(change) -> list[str]:
                 f"measure the current ones ({revisions}) again."
             ]
         return [f"Not measured: measure the change at its current revisions ({revisions})."]
-    return [text for m in latest.values() for _key, text in blocking_results(m)]
-
-
-def blocking_results(measurement) -> list[tuple[str, str]]:
-    """(metric key, why in words) of each result that stands between the change and its
-    release, judged with the profile's current metric policy (`metrics.blocks`)."""
-    policy = metrics.policy_of(measurement.profile)
-    where = f"measurement {measurement.pk} ({measurement.profile.name})"
-    found = []
-    for result in measurement.results or []:
-        metric = policy.metric(
-            result["metric"],
-            unit=result.get("unit"),
-            declared=metrics.Direction.LOWER
-            if result.get("lower_is_better", True)
-            else metrics.Direction.HIGHER,
-        )
-        if result.get("endpoint"):
-            # An HTTP metric of one endpoint: the refusal names it ("... of GET /items").
-            metric = replace(metric, label=result.get("label") or metric.label)
-        if metrics.blocks(result, metric):
-            text = metrics.blocker_text(result, metric, measurement=where)
-            found.append((result["metric"], text))
-    return found
+    return [text for m in latest.values() for _key, text in metrics.blocking_results(m)]
 
 
 def change_number_of(measurement_id: int) -> str | None:

@@ -17,16 +17,16 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import require_role
+from apps.changes.events import ChangeReadyForReview
 from apps.changes.models import Change, ChangeStatus
 from apps.changes.services import can_edit_change
-from apps.checklists.services import staging_config_record
-from apps.core import work
+from apps.core import events, work
 from apps.core.audit import audit_record
 from apps.core.services import record_save
 from apps.projects import repository
-from apps.search.index import index_change, index_changes
 
 from . import metrics, stats
+from .events import MeasurementFinished, MeasurementRequested, RegressionFound
 from .models import (
     ACTIVE_STATUSES,
     HttpTarget,
@@ -122,7 +122,7 @@ def measurement_request(*, actor: User, change: Change, profile: Profile) -> Mea
         base_sha=change.base_sha,
         head_sha=change.head_sha,
     )
-    _start_measuring(change)
+    _start_measuring(change, measurement, actor)
     return measurement
 
 
@@ -149,10 +149,12 @@ def _lock_measurable(actor: User, change: Change, profile: Profile) -> Change:
     return change
 
 
-def _start_measuring(change: Change) -> None:
+def _start_measuring(change: Change, measurement: Measurement, actor: User) -> None:
     if change.status != ChangeStatus.MEASURING:
         Change.objects.filter(pk=change.pk).update(status=ChangeStatus.MEASURING)
-        index_change(change)
+    events.publish(
+        MeasurementRequested(measurement_id=measurement.pk, change_id=change.pk, actor_id=actor.pk)
+    )
 
 
 @transaction.atomic
@@ -173,7 +175,7 @@ def measurement_snapshot_before(*, actor: User, change: Change, profile: Profile
         head_sha=change.head_sha,
         sides=blocks,
     )
-    _start_measuring(change)
+    _start_measuring(change, measurement, actor)
     return measurement
 
 
@@ -208,7 +210,7 @@ def measurement_snapshot_after(*, actor: User, measurement: Measurement) -> Meas
         obj=locked.change,
         after={"measurement": locked.pk, "snapshot": "after"},
     )
-    _start_measuring(locked.change)
+    _start_measuring(locked.change, locked, actor)
     transaction.on_commit(lambda: enqueue(locked))
     return locked
 
@@ -533,6 +535,13 @@ def measurement_fail(*, measurement_id: int, error: str) -> None:
                 obj=measurement.change or measurement.profile,
                 after={"error": error[:500]},
             )
+            events.publish(
+                MeasurementFinished(
+                    measurement_id=measurement.pk,
+                    change_id=measurement.change_id,
+                    status=MeasurementStatus.FAILED,
+                )
+            )
             _settle_change(measurement.change_id)
 
 
@@ -763,10 +772,6 @@ def measurement_finish(*, measurement: Measurement) -> None:
     locked.phase = "done"
     locked.finished_at = timezone.now()
     locked.save()
-    if locked.change is not None:
-        staging_config_record(
-            change=locked.change, start=locked.config_at_start, end=locked.config_at_end
-        )
     if locked.kind == MeasurementKind.CALIBRATE:
         Profile.objects.filter(pk=profile.pk).update(
             resolution={
@@ -781,19 +786,44 @@ def measurement_finish(*, measurement: Measurement) -> None:
         obj=locked.change or profile,
         after={c.metric: c.verdict.value for c in comparisons},
     )
+    _publish_finished(locked, comparisons)
     _settle_change(locked.change_id)
+
+
+def _publish_finished(measurement: Measurement, comparisons) -> None:
+    """The verdicts, what blocks the release, and a gating metric's regression if one did."""
+    blockers = metrics.blocking_results(measurement)
+    regressed = {r["metric"] for r in measurement.results or [] if r.get("verdict") == "regressed"}
+    events.publish(
+        MeasurementFinished(
+            measurement_id=measurement.pk,
+            change_id=measurement.change_id,
+            status=measurement.status,
+            verdicts=tuple((c.metric, c.verdict.value) for c in comparisons),
+            blockers=tuple(text for _key, text in blockers),
+        )
+    )
+    # A blocker on a regressed metric is a regression of a metric that gates the release.
+    gating = tuple(dict.fromkeys(key for key, _text in blockers if key in regressed))
+    if gating:
+        events.publish(
+            RegressionFound(
+                measurement_id=measurement.pk, change_id=measurement.change_id, metrics=gating
+            )
+        )
 
 
 def _settle_change(change_id: int | None) -> None:
     """A change leaves `measuring` when its last active measurement ends."""
     if change_id is None:
         return
-    if not Measurement.objects.filter(change_id=change_id, status__in=ACTIVE_STATUSES).exists():
-        Change.objects.filter(pk=change_id, status=ChangeStatus.MEASURING).update(
-            status=ChangeStatus.READY
-        )
-    # Status, verdicts and gains may all have moved: search must see them.
-    index_changes([change_id])
+    if Measurement.objects.filter(change_id=change_id, status__in=ACTIVE_STATUSES).exists():
+        return
+    settled = Change.objects.filter(pk=change_id, status=ChangeStatus.MEASURING).update(
+        status=ChangeStatus.READY
+    )
+    if settled:
+        events.publish(ChangeReadyForReview(change_id=change_id))
 
 
 def measurements_reconcile() -> int:

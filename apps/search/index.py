@@ -1,5 +1,5 @@
-"""Keeping the search index current. Called by every service that changes what search sees,
-inside that service's transaction, so the index is never ahead of or behind the data.
+"""Keeping the search index current. The subscribers in `subscribers.py` call it after every
+write that changes what search sees has committed; `index_missing` catches up after a migrate.
 
 To index another text field, add one line to FIELDS.
 """
@@ -105,13 +105,6 @@ def index_missing() -> int:
                     " WHERE rowid NOT IN (SELECT change_id FROM search_searchentry)"
                 )
         return index_changes(missing.values_list("pk", flat=True))
-
-
-def index_filed(changes: list[Change]) -> None:
-    """Index changes just filed in this transaction, from the objects in hand: they have no
-    entry and no measurement yet, so nothing is read back. Their owners must be loaded."""
-    for start in range(0, len(changes), BATCH):
-        _write_entries(changes[start : start + BATCH], {})
 
 
 def _index_batch(ids: list[int]) -> None:
