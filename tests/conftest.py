@@ -90,6 +90,26 @@ def _events_delivered_on_service_commit(monkeypatch):
 
 
 @pytest.fixture
+def delivered():
+    """`delivered(EventType, ...)` returns a list that every event of those types delivered from
+    then on is appended to (a real subscriber, unsubscribed after the test)."""
+    from apps.core import events
+
+    recorders = []
+
+    def record(*event_types):
+        seen: list = []
+        for event_type in event_types:
+            events.subscribe(event_type, seen.append)
+            recorders.append((event_type, seen.append))
+        return seen
+
+    yield record
+    for event_type, recorder in recorders:
+        events.unsubscribe(event_type, recorder)
+
+
+@pytest.fixture
 def viewer(db):
     return UserFactory(username="vera", role=Role.VIEWER)
 
