@@ -4,13 +4,13 @@ import json
 
 import pytest
 
+from apps.changes.imports import changes_import
 from apps.changes.models import Change
 from apps.changes.services import change_refresh_revisions, change_update
 from apps.measurements.models import Measurement, MeasurementStatus, Profile, Run, RunStatus, Side
 from apps.measurements.services import measurement_finish
 from apps.projects.models import Environment
 from apps.search.forms import SearchForm
-from apps.search.services import changes_import
 
 
 def test_web_form_create_and_edit(as_user, engineer, project, found):
@@ -175,7 +175,7 @@ def test_gain_sort(running_measurement, file_change, found):
 
 
 def test_a_refused_import_leaves_the_index_alone(admin, engineer, project, found):
-    from apps.search.services import ImportRefused
+    from apps.changes.imports import ImportRefused
 
     with pytest.raises(ImportRefused):
         changes_import(
