@@ -1,5 +1,4 @@
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404
 from django.utils.encoding import smart_str
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -13,7 +12,7 @@ from apps.projects.models import Project
 
 from . import selectors
 from .exports import change_to_markdown
-from .models import DERIVED_FIELDS, Change, parse_change_number
+from .models import DERIVED_FIELDS, Change
 from .revisions import waits_for_sync
 from .services import change_create, change_update
 from .validators import MAX_FILES, MAX_PATH_LENGTH, MAX_TAGS
@@ -127,10 +126,7 @@ class ChangeViewSet(viewsets.ModelViewSet):
         return selectors.change_list()
 
     def get_object(self):
-        pk = parse_change_number(self.kwargs["pk"])
-        if pk is None:
-            raise Http404
-        change = get_object_or_404(self.get_queryset(), pk=pk)
+        change = selectors.change_or_404(self.kwargs["pk"], self.get_queryset())
         self.check_object_permissions(self.request, change)
         return change
 
@@ -145,10 +141,9 @@ class ChangeExportView(APIView):
         }
     )
     def get(self, request, ref: str, fmt: str):
-        pk = parse_change_number(ref)
-        if pk is None or fmt not in ("md", "json"):
+        if fmt not in ("md", "json"):
             raise Http404
-        change = get_object_or_404(selectors.change_list(), pk=pk)
+        change = selectors.change_or_404(ref)
         filename = f"{change.number}.{fmt}"
         if fmt == "md":
             response = HttpResponse(

@@ -2,7 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from apps.accounts.roles import Role
@@ -29,13 +29,9 @@ def change_list(request):
     return render(request, "changes/list.html", context)
 
 
-def _get_change_or_404(pk: int) -> Change:
-    return get_object_or_404(selectors.change_list(), pk=pk)
-
-
 @login_required
 def change_detail(request, pk: int):
-    change = _get_change_or_404(pk)
+    change = selectors.change_or_404(pk)
     tab = "history" if request.GET.get("tab") == "history" else "overview"
     context = {
         "change": change,
@@ -79,7 +75,7 @@ def change_create_view(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def change_edit_view(request, pk: int):
-    change = _get_change_or_404(pk)
+    change = selectors.change_or_404(pk)
     if not can_edit_change(request.user, change):
         raise PermissionDenied("Only the change's owner, a reviewer or an admin may edit it.")
     form = ChangeForm(request.POST or None, instance=change, actor=request.user)

@@ -5,7 +5,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.changes.api import ChangeSerializer
-from apps.changes.models import Change, parse_change_number
+from apps.changes.models import Change
+from apps.changes.selectors import change_or_404
 from apps.core import work
 
 from .models import ChecklistItem, ItemState
@@ -60,8 +61,7 @@ class ShipSerializer(serializers.Serializer):
 
 
 def _change(key: str) -> Change:
-    pk = parse_change_number(key)
-    return get_object_or_404(Change, pk=pk or 0)
+    return change_or_404(key)
 
 
 class ChecklistView(APIView):

@@ -408,19 +408,10 @@ def verifications_reconcile() -> int:
 def _require_staging_evidence(change: Change) -> None:
     """“Verify staging config” is done only with a measurement of the current revisions whose
     environment kept its configuration from the first run to the last."""
-    from apps.measurements.models import Measurement, MeasurementKind, MeasurementStatus
+    from apps.measurements.models import MeasurementKind
+    from apps.measurements.selectors import latest_finished
 
-    latest = (
-        Measurement.objects.filter(
-            change=change,
-            kind=MeasurementKind.COMPARE,
-            status=MeasurementStatus.DONE,
-            base_sha=change.base_sha,
-            head_sha=change.head_sha,
-        )
-        .order_by("-id")
-        .first()
-    )
+    latest = latest_finished(change, current_only=True, kinds=(MeasurementKind.COMPARE,))
     if not (change.base_sha and change.head_sha) or latest is None:
         raise ValidationError(
             "“Verify staging config” compares the configuration a measurement of the current "

@@ -6,7 +6,8 @@ from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRen
 from rest_framework.response import Response
 
 from apps.accounts.permissions import AdminWrites
-from apps.changes.models import Change, parse_change_number
+from apps.changes.models import Change
+from apps.changes.selectors import change_by_ref
 from apps.core import work
 from apps.projects.models import Environment, Project
 
@@ -189,8 +190,7 @@ class MeasureSerializer(serializers.Serializer):
     profile = serializers.PrimaryKeyRelatedField(queryset=Profile.objects.all())
 
     def validate_change(self, value: str) -> Change:
-        pk = parse_change_number(value)
-        change = Change.objects.filter(pk=pk).first() if pk else None
+        change = change_by_ref(value)
         if change is None:
             raise serializers.ValidationError("No such change: give its id or FIX- number.")
         return change

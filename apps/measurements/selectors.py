@@ -6,7 +6,7 @@ from apps.changes.models import Change
 
 from . import metrics, stats
 from .charts import change_text, format_value, percentile_chart, strip_chart, timeline_chart
-from .models import Measurement, RunStatus, Side
+from .models import COMPARED_KINDS, Measurement, MeasurementStatus, RunStatus, Side
 from .services import measured_metrics, run_value, run_values
 
 
@@ -250,6 +250,23 @@ def runs_csv(records: list[dict]) -> str:
     return out.getvalue()
 
 
+def finished_comparisons(*, kinds=COMPARED_KINDS, **filters):
+    """Finished before/after measurements (of `kinds`) matching `filters`, the latest first."""
+    return Measurement.objects.filter(
+        status=MeasurementStatus.DONE, kind__in=kinds, **filters
+    ).order_by("-finished_at", "-id")
+
+
+def latest_finished(change, *, current_only: bool = False, kinds=COMPARED_KINDS):
+    """The change's latest finished before/after measurement (of `kinds`): one of its current
+    revisions if there is one, else, unless `current_only`, one of older revisions; or None."""
+    done = finished_comparisons(kinds=kinds, change=change)
+    current = done.filter(base_sha=change.base_sha, head_sha=change.head_sha).first()
+    if current is not None or current_only:
+        return current
+    return done.first()
+
+
 def measurement_section(user, change) -> dict:
     """The change page's measurements: the profiles to pick from, and the latest in full."""
     from .models import Profile
@@ -273,20 +290,24 @@ def release_evidence(change) -> list[str]:
     the revisions change, older ones are history. Of those, the latest per profile is judged
     with the profile's current metric policy (`metrics.blocks`).
     """
-    from .models import ACTIVE_STATUSES, Measurement, MeasurementKind, MeasurementStatus
+    from .models import ACTIVE_STATUSES
 
-    compared = (MeasurementKind.COMPARE, MeasurementKind.STAGING)
-    own = Measurement.objects.filter(change=change, kind__in=compared).select_related("profile")
     revisions = f"{change.base_sha[:10]} → {change.head_sha[:10]}"
-    current = own.filter(base_sha=change.base_sha, head_sha=change.head_sha)
+    current = {"change": change, "base_sha": change.base_sha, "head_sha": change.head_sha}
     latest: dict[int, Measurement] = {}
-    for m in current.filter(status=MeasurementStatus.DONE).order_by("id"):
-        latest[m.profile_id] = m
+    for m in finished_comparisons(**current).select_related("profile"):
+        latest.setdefault(m.profile_id, m)
     if not latest:
-        running = current.filter(status__in=ACTIVE_STATUSES).order_by("-id").first()
+        running = (
+            Measurement.objects.filter(
+                kind__in=COMPARED_KINDS, status__in=ACTIVE_STATUSES, **current
+            )
+            .order_by("-id")
+            .first()
+        )
         if running is not None:
             return [f"Measurement {running.pk} of the current revisions is still running."]
-        older = own.filter(status=MeasurementStatus.DONE).order_by("-id").first()
+        older = latest_finished(change)
         if older is not None:
             return [
                 f"Measurement {older.pk} measured older revisions "

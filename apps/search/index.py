@@ -64,18 +64,10 @@ def gain_of(result: dict) -> float | None:
 
 
 def _latest_results(change_ids: list[int]) -> dict[int, list[dict]]:
-    from apps.measurements.models import Measurement, MeasurementKind, MeasurementStatus
+    from apps.measurements.selectors import finished_comparisons
 
     latest: dict[int, list[dict]] = {}
-    rows = (
-        Measurement.objects.filter(
-            change_id__in=change_ids,
-            status=MeasurementStatus.DONE,
-            kind__in=(MeasurementKind.COMPARE, MeasurementKind.STAGING),
-        )
-        .order_by("change_id", "-finished_at", "-id")
-        .values_list("change_id", "results")
-    )
+    rows = finished_comparisons(change_id__in=change_ids).values_list("change_id", "results")
     for change_id, results in rows:
         latest.setdefault(change_id, results or [])
     return latest
