@@ -10,12 +10,10 @@ from apps.changes.selectors import change_or_404
 from apps.core import work
 
 from .models import ChecklistItem, ItemState
-from .services import (
-    change_rollback,
-    change_ship,
-    checklist_item_tick,
-    checklist_item_verify_request,
-)
+from .rollback import change_rollback
+from .shipping import change_ship
+from .ticks import checklist_item_tick
+from .verification import checklist_item_verify_request
 
 
 class ChecklistItemSerializer(serializers.ModelSerializer):

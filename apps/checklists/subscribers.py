@@ -8,7 +8,8 @@ from apps.changes.models import Change
 from apps.measurements.events import MeasurementFinished
 from apps.measurements.models import Measurement, MeasurementStatus
 
-from .services import checklist_copy, staging_config_record
+from .staging import staging_config_record
+from .templates import checklist_copy
 
 # Changes given their checklists per query: an import files thousands at once.
 BATCH = 2000

@@ -13,19 +13,19 @@ from apps.core.forms import add_service_errors
 from apps.projects.models import Project
 
 from .forms import TemplateItemForm
+from .items import can_tick
 from .models import ChecklistItem, TemplateItem
-from .services import (
-    can_tick,
-    change_rollback,
-    change_ship,
-    checklist_item_tick,
-    checklist_item_verify_request,
+from .rollback import change_rollback
+from .shipping import change_ship
+from .templates import (
     template_for,
     template_item_add,
     template_item_move,
     template_item_remove,
     template_item_update,
 )
+from .ticks import checklist_item_tick
+from .verification import checklist_item_verify_request
 
 
 def _version(request) -> int | None:

@@ -9,7 +9,7 @@ from apps.changes.services import (
     change_update,
     changes_create_many,
 )
-from apps.checklists.services import DEFAULT_TEMPLATE
+from apps.checklists.templates import DEFAULT_TEMPLATE
 from apps.search.models import SearchEntry
 
 from .test_services import file_change

@@ -6,8 +6,10 @@ from apps.changes.events import ChangeRolledBack, ChangeShipped
 from apps.changes.models import ChangeStatus
 from apps.checklists.events import ChecklistItemVerified
 from apps.checklists.models import ChecklistItem, ItemKind, ItemState
-from apps.checklists.services import change_rollback, change_ship, checklist_item_verify_request
+from apps.checklists.rollback import change_rollback
+from apps.checklists.shipping import change_ship
 from apps.checklists.tasks import verify_item
+from apps.checklists.verification import checklist_item_verify_request
 from apps.core import events
 from apps.measurements.events import MeasurementFinished
 from apps.measurements.models import MeasurementStatus

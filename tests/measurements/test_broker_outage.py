@@ -7,7 +7,7 @@ import pytest
 
 from apps.celery_app import app
 from apps.checklists.models import ChecklistItem, VerificationStatus
-from apps.checklists.services import verifications_reconcile
+from apps.checklists.verification import verifications_reconcile
 from apps.core import work
 from apps.measurements.models import Measurement, MeasurementStatus
 from apps.measurements.services import measurements_reconcile

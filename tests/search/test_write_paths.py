@@ -203,7 +203,8 @@ def test_a_refused_import_leaves_the_index_alone(admin, engineer, project, found
 
 def test_shipping_and_rolling_back(admin, engineer, project, found, tmp_path):
     from apps.changes.services import change_create
-    from apps.checklists.services import change_rollback, change_ship
+    from apps.checklists.rollback import change_rollback
+    from apps.checklists.shipping import change_ship
     from apps.projects.models import Project
     from apps.projects.tasks import sync_project
 
