@@ -12,17 +12,16 @@ from apps.core import work
 from apps.projects.models import Environment, Project
 
 from . import metrics
-from .metrics import blocking_results
-from .models import Measurement, MeasurementStatus, Profile
-from .selectors import run_records, runs_csv
-from .services import (
-    PROFILE_FIELDS,
+from .lifecycle import (
     measurement_calibrate,
     measurement_cancel,
     measurement_request,
     measurement_snapshot_after,
-    profile_save,
 )
+from .metrics import blocking_results
+from .models import Measurement, MeasurementStatus, Profile
+from .profiles import PROFILE_FIELDS, profile_save
+from .selectors import run_records, runs_csv
 
 
 class ProfileSerializer(serializers.ModelSerializer):

@@ -9,8 +9,8 @@ class MeasurementsConfig(AppConfig):
     def ready(self) -> None:
         from apps.changes import expectations, sections
 
+        from .judging import expectation_error
         from .selectors import measurement_section
-        from .services import expectation_error
 
         # A change filed now must name a metric that can be checked.
         expectations.register(expectation_error)

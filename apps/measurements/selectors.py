@@ -6,8 +6,8 @@ from apps.changes.models import Change
 
 from . import metrics, stats
 from .charts import change_text, format_value, percentile_chart, strip_chart, timeline_chart
+from .judging import measured_metrics, run_value, run_values
 from .models import COMPARED_KINDS, Measurement, MeasurementStatus, RunStatus, Side
-from .services import measured_metrics, run_value, run_values
 
 
 def _typical(runs, side: str):

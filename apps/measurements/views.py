@@ -10,14 +10,14 @@ from apps.changes.services import can_edit_change
 from apps.core import work
 from apps.core.htmx import htmx_target
 
-from .models import Measurement, MeasurementStatus, Profile
-from .selectors import measurement_display, run_records, runs_csv
-from .services import (
+from .lifecycle import (
     measurement_calibrate,
     measurement_cancel,
     measurement_request,
     measurement_snapshot_after,
 )
+from .models import Measurement, MeasurementStatus, Profile
+from .selectors import measurement_display, run_records, runs_csv
 
 
 def _context(request, measurement: Measurement) -> dict:

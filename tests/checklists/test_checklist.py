@@ -14,7 +14,7 @@ from apps.checklists.ticks import checklist_item_tick
 from apps.core.audit import audit_history
 from apps.core.exceptions import Conflict
 from apps.measurements.models import Measurement, MeasurementStatus
-from apps.measurements.services import profile_save
+from apps.measurements.profiles import profile_save
 
 
 def items(change):

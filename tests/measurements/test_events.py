@@ -3,9 +3,10 @@
 from apps.changes.events import ChangeReadyForReview
 from apps.changes.models import ChangeStatus
 from apps.measurements.events import MeasurementFinished, MeasurementRequested, RegressionFound
+from apps.measurements.lifecycle import measurement_request
 from apps.measurements.metrics import blocking_results
 from apps.measurements.models import MeasurementStatus
-from apps.measurements.services import measurement_fail, measurement_finish, measurement_request
+from apps.measurements.reports import measurement_fail, measurement_finish
 from apps.search.models import SearchEntry
 
 from .test_verdicts import finish_runs, start

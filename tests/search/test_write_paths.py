@@ -8,7 +8,7 @@ from apps.changes.imports import changes_import
 from apps.changes.models import Change
 from apps.changes.services import change_refresh_revisions, change_update
 from apps.measurements.models import Measurement, MeasurementStatus, Profile, Run, RunStatus, Side
-from apps.measurements.services import measurement_finish
+from apps.measurements.reports import measurement_finish
 from apps.projects.models import Environment
 from apps.search.forms import SearchForm
 
