@@ -4,7 +4,6 @@ Registered in `ChecklistsConfig.ready()`; each runs after the write that caused 
 """
 
 from apps.changes.events import ChangesFiled
-from apps.changes.models import Change
 from apps.measurements.events import MeasurementFinished
 from apps.measurements.models import Measurement, MeasurementStatus
 
@@ -19,12 +18,7 @@ def copy_checklists(event: ChangesFiled) -> None:
     """Newly filed changes get their project's checklist."""
     ids = list(event.change_ids)
     for start in range(0, len(ids), BATCH):
-        changes = (
-            Change.objects.filter(pk__in=ids[start : start + BATCH])
-            .select_related("project")
-            .only("pk", "project")
-        )
-        checklist_copy(changes=changes)
+        checklist_copy(change_ids=ids[start : start + BATCH])
 
 
 def record_staging_config(event: MeasurementFinished) -> None:

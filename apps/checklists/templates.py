@@ -117,14 +117,14 @@ def template_item_move(*, actor: User, item: TemplateItem, offset: int) -> None:
         record_save(actor=actor, obj=moved, fields=TEMPLATE_FIELDS)
 
 
-def checklist_copy(*, changes: Iterable[Change]) -> None:
-    """Give newly filed changes their project's checklist (inside the filing transaction)."""
+def checklist_copy(*, change_ids: Iterable[int]) -> None:
+    """Give newly filed changes their project's checklist."""
     ids_of: dict[int, list[int]] = {}
-    projects = {}
-    for change in changes:
-        ids_of.setdefault(change.project_id, []).append(change.pk)
-        projects[change.project_id] = change.project
-    templates = templates_for(projects.values())
+    for pk, project_id in Change.objects.filter(pk__in=list(change_ids)).values_list(
+        "pk", "project_id"
+    ):
+        ids_of.setdefault(project_id, []).append(pk)
+    templates = templates_for(Project.objects.filter(pk__in=list(ids_of)))
     # An item is the same for every change of a project but for the change it belongs to:
     # it is converted for the database once and written for all of them by one INSERT ...
     # SELECT over their ids. bulk_create converted and sent every value of every row again,

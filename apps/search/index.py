@@ -99,6 +99,15 @@ def index_missing() -> int:
         return index_changes(missing.values_list("pk", flat=True))
 
 
+def index_filed(change_ids: Iterable[int]) -> None:
+    """Index changes just filed, in batches: they have no entry and no measurement yet, so
+    only the changes and their owners are read back, and nothing is deleted first."""
+    ids = list(change_ids)
+    for start in range(0, len(ids), BATCH):
+        part = ids[start : start + BATCH]
+        _write_entries(list(Change.objects.filter(pk__in=part).select_related("owner")), {})
+
+
 def _index_batch(ids: list[int]) -> None:
     changes = list(Change.objects.filter(pk__in=ids).select_related("owner"))
     results = _latest_results(ids)

@@ -5,15 +5,15 @@ Registered in `SearchConfig.ready()`; each runs after the write that caused it c
 
 from apps.changes.events import ChangesFiled
 
-from .index import index_changes
+from . import index
 
 
 def index_filed(event: ChangesFiled) -> None:
     """Changes just filed, one or thousands: indexed in batches."""
-    index_changes(event.change_ids)
+    index.index_filed(event.change_ids)
 
 
 def index_changed(event) -> None:
     """Any event naming one `change_id` whose text, status, verdicts or gains moved."""
     if event.change_id is not None:
-        index_changes([event.change_id])
+        index.index_changes([event.change_id])
