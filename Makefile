@@ -58,6 +58,7 @@ bench-http: $(VENV)/.installed wrk
 test: $(VENV)/.installed browser sandbox
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 	$(MAKE) test-embedded
 	$(MAKE) test-services
@@ -79,7 +80,7 @@ test-services: $(VENV)/.installed
 	else echo "== PostgreSQL or Redis unreachable here: skipped that configuration"; fi
 
 lint: $(VENV)/.installed
-	$(PY) -m ruff format --check . && $(PY) -m ruff check .
+	$(PY) -m ruff format --check . && $(PY) -m ruff check . && $(VENV)/bin/lint-imports
 
 format: $(VENV)/.installed
 	$(PY) -m ruff format . && $(PY) -m ruff check --fix .

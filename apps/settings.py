@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "apps.search",
     "apps.checklists",
     "apps.notifications",
+    "apps.operations",
 ]
 
 MIDDLEWARE = [

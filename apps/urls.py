@@ -8,9 +8,10 @@ from rest_framework.routers import DefaultRouter
 from apps.changes.api import ChangeViewSet
 from apps.checklists import api as checklist_api
 from apps.core import health
-from apps.core import views as core_views
+from apps.measurements import views as measurement_views
 from apps.measurements.api import MeasurementViewSet, ProfileViewSet
 from apps.notifications import api as notification_api
+from apps.operations import views as operations_views
 from apps.projects.api import EnvironmentViewSet, ProjectViewSet
 
 handler400 = "apps.core.api.bad_request_view"
@@ -27,13 +28,19 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="changes:list", permanent=False)),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("workers/", core_views.workers_page, name="workers"),
-    path("api/workers/", core_views.WorkersView.as_view(), name="api-workers"),
+    path("workers/", operations_views.workers_page, name="workers"),
+    path("api/workers/", operations_views.WorkersView.as_view(), name="api-workers"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/notifications/", include("apps.notifications.urls")),
     path("account/", include("apps.accounts.urls")),
     path("changes/", include("apps.changes.urls")),
+    # Measurements build on changes: their start sits under the change, routed from here.
+    path(
+        "changes/<change:pk>/measure/",
+        measurement_views.measurement_start,
+        name="change-measure",
+    ),
     path("projects/", include("apps.projects.urls")),
     path("measurements/", include("apps.measurements.urls")),
     path("checklists/", include("apps.checklists.urls")),

@@ -36,6 +36,79 @@ def _test_settings(settings, tmp_path_factory):
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _events_delivered_on_service_commit(monkeypatch):
+    """Deliver domain events when a service's own outermost atomic block exits.
+
+    A test runs inside pytest-django's transaction, which is rolled back and never commits, so
+    events (delivered on commit) would never reach their subscribers: a filed change would get
+    no checklist and no search entry. Here the outermost atomic block a test enters inside its
+    own transaction stands for the commit a request or a task would make: when it exits without
+    error, the events published in it are delivered. A block that rolls back delivers nothing;
+    other on-commit work (publishing tasks to the broker) is left alone, as before. Tests on a
+    transactional database commit for real and need none of this.
+    """
+    from django.db import transaction
+
+    from apps.core.events import Delivery
+
+    enter, leave = transaction.Atomic.__enter__, transaction.Atomic.__exit__
+    # Per connection (threads have their own): where each open block's callbacks begin, or
+    # None for a block that is not the outermost inside the test's transaction.
+    starts: dict[int, list[int | None]] = {}
+
+    def __enter__(self):
+        connection = transaction.get_connection(self.using)
+        blocks = connection.atomic_blocks
+        outermost = (
+            not self._from_testcase
+            and bool(blocks)
+            and all(block._from_testcase for block in blocks)
+        )
+        enter(self)
+        starts.setdefault(id(connection), []).append(
+            len(connection.run_on_commit) if outermost else None
+        )
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        connection = transaction.get_connection(self.using)
+        stack = starts.get(id(connection))
+        start = stack.pop() if stack else None
+        commits = start is not None and exc_type is None and not connection.needs_rollback
+        result = leave(self, exc_type, exc_value, traceback)
+        if not commits:
+            return result
+        pending = connection.run_on_commit[start:]
+        connection.run_on_commit[start:] = [c for c in pending if not isinstance(c[1], Delivery)]
+        for _savepoints, callback, _robust in pending:
+            if isinstance(callback, Delivery):
+                callback()
+        return result
+
+    monkeypatch.setattr(transaction.Atomic, "__enter__", __enter__)
+    monkeypatch.setattr(transaction.Atomic, "__exit__", __exit__)
+
+
+@pytest.fixture
+def delivered():
+    """`delivered(EventType, ...)` returns a list that every event of those types delivered from
+    then on is appended to (a real subscriber, unsubscribed after the test)."""
+    from apps.core import events
+
+    recorders = []
+
+    def record(*event_types):
+        seen: list = []
+        for event_type in event_types:
+            events.subscribe(event_type, seen.append)
+            recorders.append((event_type, seen.append))
+        return seen
+
+    yield record
+    for event_type, recorder in recorders:
+        events.unsubscribe(event_type, recorder)
+
+
 @pytest.fixture
 def viewer(db):
     return UserFactory(username="vera", role=Role.VIEWER)

@@ -1,15 +1,18 @@
-from django.http import Http404
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponse
 from django.utils.encoding import smart_str
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apps.accounts.models import User
 from apps.core.api import StrictStrings
 from apps.projects.models import Project
 
 from . import selectors
-from .models import DERIVED_FIELDS, Change, parse_change_number
+from .exports import change_to_markdown
+from .models import DERIVED_FIELDS, Change
 from .revisions import waits_for_sync
 from .services import change_create, change_update
 from .validators import MAX_FILES, MAX_PATH_LENGTH, MAX_TAGS
@@ -123,9 +126,30 @@ class ChangeViewSet(viewsets.ModelViewSet):
         return selectors.change_list()
 
     def get_object(self):
-        pk = parse_change_number(self.kwargs["pk"])
-        if pk is None:
-            raise Http404
-        change = get_object_or_404(self.get_queryset(), pk=pk)
+        change = selectors.change_or_404(self.kwargs["pk"], self.get_queryset())
         self.check_object_permissions(self.request, change)
         return change
+
+
+class ChangeExportView(APIView):
+    """One change as Markdown (`export.md`) or JSON (`export.json`)."""
+
+    @extend_schema(
+        responses={
+            (200, "text/markdown"): OpenApiTypes.STR,
+            (200, "application/json"): ChangeSerializer,
+        }
+    )
+    def get(self, request, ref: str, fmt: str):
+        if fmt not in ("md", "json"):
+            raise Http404
+        change = selectors.change_or_404(ref)
+        filename = f"{change.number}.{fmt}"
+        if fmt == "md":
+            response = HttpResponse(
+                change_to_markdown(change), content_type="text/markdown; charset=utf-8"
+            )
+        else:
+            response = Response(ChangeSerializer(change, context={"request": request}).data)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response

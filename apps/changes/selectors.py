@@ -2,12 +2,13 @@
 
 import django_filters
 from django.db.models import Q
+from django.http import Http404
 
 from apps.accounts.models import User
 from apps.core.audit import audit_history
 from apps.projects.models import Project
 
-from .models import Change, ChangeStatus
+from .models import Change, ChangeStatus, parse_change_number
 
 
 class ChangeFilter(django_filters.FilterSet):
@@ -34,6 +35,23 @@ class ChangeFilter(django_filters.FilterSet):
 
 def change_list():
     return Change.objects.select_related("project", "owner")
+
+
+def change_by_ref(ref: int | str, queryset=None) -> Change | None:
+    """The change `ref` names: a primary key, or `FIX-12` / `12` as people write it; None if
+    it names none."""
+    pk = ref if isinstance(ref, int) else parse_change_number(ref)
+    if pk is None:
+        return None
+    return (change_list() if queryset is None else queryset).filter(pk=pk).first()
+
+
+def change_or_404(ref: int | str, queryset=None) -> Change:
+    """The change `ref` names (as `change_by_ref`), or a 404 for the page or API asking."""
+    change = change_by_ref(ref, queryset)
+    if change is None:
+        raise Http404(f"No change {ref}.")
+    return change
 
 
 def change_get(pk: int) -> Change:

@@ -9,12 +9,13 @@ from django.db import transaction
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import require_role
-from apps.checklists.services import checklist_copy
+from apps.core import events
 from apps.core.audit import audit_record_many, audit_update, snapshot
 from apps.projects.models import Project
 from apps.projects.services import project_sync_enqueue
-from apps.search.index import index_change, index_filed
 
+from .events import ChangeEdited, ChangesFiled, RevisionsResolved
+from .expectations import expectation_error
 from .models import Change, ChangeStatus
 from .revisions import fill_from_repository, leave_to_worker
 from .validators import MAX_FILES
@@ -47,9 +48,6 @@ def can_edit_change(actor: User, change: Change) -> bool:
 
 def _check_expected_result(change: Change) -> None:
     """An expected result naming a metric must name one that can be checked."""
-    # Measurements build on changes; the metric vocabulary is read only when filing.
-    from apps.measurements.services import expectation_error
-
     error = expectation_error(change.project_id, change.expected_result)
     if error:
         raise ValidationError({"expected_result": error})
@@ -108,16 +106,24 @@ def change_prepare(
     return change
 
 
-def _record_filed(*, actor: User, changes: list[Change]) -> None:
-    """What filing leaves besides the rows: audit entries, search entries, checklists."""
+def _audit_filed(*, actor: User, changes: list[Change]) -> None:
     audit_record_many(
         actor=actor,
         action="create",
         objs=changes,
         after=lambda change: snapshot(change, AUDITED_FIELDS),
     )
-    index_filed(changes)
-    checklist_copy(changes=changes)
+
+
+def _publish_filed(*, actor: User, changes: list[Change], imported: bool) -> None:
+    """Checklists copy their template and search indexes them, after commit."""
+    events.publish(
+        ChangesFiled(
+            change_ids=tuple(change.pk for change in changes),
+            actor_id=actor.pk,
+            imported=imported,
+        )
+    )
 
 
 @transaction.atomic
@@ -132,7 +138,8 @@ def change_create(*, actor: User, **fields: Unpack[ChangeFields]) -> Change:
     needs_sync = fill_from_repository(change, fill_files=not change.files_touched)
     change.full_clean()
     change.save()
-    _record_filed(actor=actor, changes=[change])
+    _audit_filed(actor=actor, changes=[change])
+    _publish_filed(actor=actor, changes=[change], imported=False)
     if needs_sync:
         project_sync_enqueue(change.project)
     return change
@@ -160,9 +167,11 @@ def changes_create_many(*, actor: User, changes: list[Change], batch: int = 2000
     try:
         for start in range(0, len(changes), batch):
             part = Change.objects.bulk_create(changes[start : start + batch])
-            _record_filed(actor=actor, changes=part)
+            _audit_filed(actor=actor, changes=part)
     finally:
         gc.unfreeze()
+    # One event for the whole file: its subscribers work in batches too.
+    _publish_filed(actor=actor, changes=changes, imported=True)
     for project in to_sync.values():
         project_sync_enqueue(project)
     return changes
@@ -210,7 +219,7 @@ def change_update(*, actor: User, change: Change, **fields) -> Change:
     if needs_sync:
         project_sync_enqueue(locked.project)
     audit_update(actor=actor, obj=locked, before=before, after=after)
-    index_change(locked)
+    events.publish(ChangeEdited(change_id=locked.pk, actor_id=actor.pk))
     return locked
 
 
@@ -229,7 +238,7 @@ def change_refresh_revisions(*, change: Change) -> Change:
     if before != after or previous_error != locked.revision_error:
         locked.save()
     audit_update(actor=None, obj=locked, before=before, after=after)
-    index_change(locked)
+    events.publish(RevisionsResolved(change_id=locked.pk, error=locked.revision_error))
     return locked
 
 

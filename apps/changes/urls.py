@@ -1,7 +1,5 @@
 from django.urls import path, register_converter
 
-from apps.measurements import views as measurement_views
-
 from . import views
 from .models import NUMBER_PREFIX
 
@@ -26,5 +24,4 @@ urlpatterns = [
     path("new/", views.change_create_view, name="create"),
     path("<change:pk>/", views.change_detail, name="detail"),
     path("<change:pk>/edit/", views.change_edit_view, name="edit"),
-    path("<change:pk>/measure/", measurement_views.measurement_start, name="measure"),
 ]

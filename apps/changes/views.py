@@ -2,17 +2,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from apps.accounts.roles import Role
-from apps.checklists.selectors import checklist_section
-from apps.core.fleet import queue_without_worker
 from apps.core.forms import add_service_errors
 from apps.core.htmx import htmx_target
-from apps.measurements.selectors import measurement_section
 
-from . import selectors
+from . import sections, selectors
 from .forms import ChangeForm
 from .models import Change
 from .services import can_edit_change, change_create, change_update
@@ -32,13 +29,9 @@ def change_list(request):
     return render(request, "changes/list.html", context)
 
 
-def _get_change_or_404(pk: int) -> Change:
-    return get_object_or_404(selectors.change_list(), pk=pk)
-
-
 @login_required
 def change_detail(request, pk: int):
-    change = _get_change_or_404(pk)
+    change = selectors.change_or_404(pk)
     tab = "history" if request.GET.get("tab") == "history" else "overview"
     context = {
         "change": change,
@@ -47,9 +40,7 @@ def change_detail(request, pk: int):
         "history": selectors.change_history(change) if tab == "history" else None,
     }
     if tab == "overview":
-        context.update(measurement_section(change))
-        context.update(checklist_section(request.user, change))
-        context["waiting_queue"] = queue_without_worker(change)
+        context.update(sections.overview_context(request.user, change))
     return render(request, "changes/detail.html", context)
 
 
@@ -84,7 +75,7 @@ def change_create_view(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def change_edit_view(request, pk: int):
-    change = _get_change_or_404(pk)
+    change = selectors.change_or_404(pk)
     if not can_edit_change(request.user, change):
         raise PermissionDenied("Only the change's owner, a reviewer or an admin may edit it.")
     form = ChangeForm(request.POST or None, instance=change, actor=request.user)

@@ -5,16 +5,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.changes.api import ChangeSerializer
-from apps.changes.models import Change, parse_change_number
+from apps.changes.models import Change
+from apps.changes.selectors import change_or_404
 from apps.core import work
 
 from .models import ChecklistItem, ItemState
-from .services import (
-    change_rollback,
-    change_ship,
-    checklist_item_tick,
-    checklist_item_verify_request,
-)
+from .rollback import change_rollback
+from .shipping import change_ship
+from .ticks import checklist_item_tick
+from .verification import checklist_item_verify_request
 
 
 class ChecklistItemSerializer(serializers.ModelSerializer):
@@ -60,8 +59,7 @@ class ShipSerializer(serializers.Serializer):
 
 
 def _change(key: str) -> Change:
-    pk = parse_change_number(key)
-    return get_object_or_404(Change, pk=pk or 0)
+    return change_or_404(key)
 
 
 class ChecklistView(APIView):

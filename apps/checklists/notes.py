@@ -2,16 +2,12 @@
 
 from apps.measurements.charts import change_text, format_value
 from apps.measurements.metrics import label_of
-from apps.measurements.models import MeasurementKind, MeasurementStatus
+from apps.measurements.selectors import latest_finished
 
 
 def _results_table(change) -> list[str]:
-    done = change.measurements.filter(
-        status=MeasurementStatus.DONE, kind__in=(MeasurementKind.COMPARE, MeasurementKind.STAGING)
-    )
     # The evidence the release was given: the measurement of the revisions it ships.
-    current = done.filter(base_sha=change.base_sha, head_sha=change.head_sha)
-    latest = current.order_by("-id").first() or done.order_by("-id").first()
+    latest = latest_finished(change)
     if latest is None:
         return ["Not measured."]
     lines = [

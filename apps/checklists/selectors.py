@@ -1,6 +1,7 @@
 from apps.changes.models import ChangeStatus
 
-from .services import can_tick, ship_gate
+from .items import can_tick
+from .shipping import ship_gate
 
 
 def checklist_section(user, change) -> dict:

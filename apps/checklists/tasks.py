@@ -7,7 +7,7 @@ from celery import shared_task
 from apps.core.context import log_context
 from apps.projects import repository
 
-from .services import (
+from .verification import (
     verification_alive,
     verification_claim,
     verification_record,

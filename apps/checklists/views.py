@@ -6,26 +6,26 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.roles import Role
-from apps.changes.models import Change
+from apps.changes.selectors import change_or_404
 from apps.core import work
 from apps.core.exceptions import Conflict
 from apps.core.forms import add_service_errors
 from apps.projects.models import Project
 
 from .forms import TemplateItemForm
+from .items import can_tick
 from .models import ChecklistItem, TemplateItem
-from .services import (
-    can_tick,
-    change_rollback,
-    change_ship,
-    checklist_item_tick,
-    checklist_item_verify_request,
+from .rollback import change_rollback
+from .shipping import change_ship
+from .templates import (
     template_for,
     template_item_add,
     template_item_move,
     template_item_remove,
     template_item_update,
 )
+from .ticks import checklist_item_tick
+from .verification import checklist_item_verify_request
 
 
 def _version(request) -> int | None:
@@ -84,7 +84,7 @@ def item_tick(request, pk: int):
 @login_required
 @require_POST
 def ship(request, pk: int):
-    change = get_object_or_404(Change, pk=pk)
+    change = change_or_404(pk)
     try:
         change = change_ship(
             actor=request.user, change=change, override_reason=request.POST.get("override", "")
@@ -100,7 +100,7 @@ def ship(request, pk: int):
 @login_required
 @require_POST
 def rollback(request, pk: int):
-    change = get_object_or_404(Change, pk=pk)
+    change = change_or_404(pk)
     try:
         reverse = change_rollback(actor=request.user, change=change)
     except ValidationError as exc:
@@ -112,7 +112,7 @@ def rollback(request, pk: int):
 
 @login_required
 def notes(request, pk: int):
-    change = get_object_or_404(Change, pk=pk)
+    change = change_or_404(pk)
     if not change.final_notes:
         raise PermissionDenied("Final notes are written when the change ships.")
     response = HttpResponse(change.final_notes, content_type="text/markdown; charset=utf-8")

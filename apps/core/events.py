@@ -8,7 +8,7 @@ reaction, never part of the write that caused it).
 Events are frozen dataclasses that carry primary keys and small values only, defined by the app
 that publishes them (``apps/<app>/events.py``). Subscribers register in their app's ``ready()``::
 
-    events.subscribe(ChangeFiled, checklist_on_change_filed)
+    events.subscribe(ChangesFiled, checklist_on_changes_filed)
 """
 
 from __future__ import annotations
@@ -53,12 +53,22 @@ def subscribers_of(event_type: type[Event]) -> list[Subscriber]:
     return list(_subscribers.get(event_type, ()))
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """The on-commit callback that delivers one event (so tests can tell it from others)."""
+
+    event: Event
+
+    def __call__(self) -> None:
+        deliver(self.event)
+
+
 def publish(event: Event) -> None:
     """Deliver ``event`` to its subscribers once the current transaction commits.
 
     Outside a transaction it is delivered at once.
     """
-    transaction.on_commit(lambda: deliver(event))
+    transaction.on_commit(Delivery(event))
 
 
 def deliver(event: Event) -> None:

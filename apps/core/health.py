@@ -1,6 +1,7 @@
 """Liveness and readiness probes for load balancers and orchestrators."""
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection
@@ -41,16 +42,20 @@ def _check_broker() -> str | None:
     return None
 
 
+# What higher apps tell an operator (e.g. queues no worker consumes). Registered from their
+# `ready()`: core knows no domain app.
+_warning_sources: list[Callable[[], list[str]]] = []
+
+
+def register_warnings(source: Callable[[], list[str]]) -> None:
+    """Add `source` to what readiness reports as warnings (once)."""
+    if source not in _warning_sources:
+        _warning_sources.append(source)
+
+
 def _warnings() -> list[str]:
     """What an operator must fix but a load balancer must not act on: this process still serves."""
-    from .fleet import fleet_status_cached
-
-    try:
-        fleet = fleet_status_cached()
-    except Exception as exc:
-        log.warning("readiness: could not list the workers: %s", exc)
-        return [f"workers unknown: {exc.__class__.__name__}"]
-    return [f"no worker consumes {queue} ({fleet.source})" for queue in fleet.unconsumed]
+    return [warning for source in _warning_sources for warning in source()]
 
 
 @never_cache

@@ -4,7 +4,7 @@ from apps.core.admin import LinesFieldsAdmin, ReadOnlyAdmin
 from apps.core.forms import BOUNDED_JSON_FORMFIELDS
 
 from .models import Measurement, Profile, Run
-from .services import profile_save
+from .profiles import profile_save
 
 
 @admin.register(Profile)

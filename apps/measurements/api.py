@@ -6,21 +6,22 @@ from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRen
 from rest_framework.response import Response
 
 from apps.accounts.permissions import AdminWrites
-from apps.changes.models import Change, parse_change_number
+from apps.changes.models import Change
+from apps.changes.selectors import change_by_ref
 from apps.core import work
 from apps.projects.models import Environment, Project
 
 from . import metrics
-from .models import Measurement, MeasurementStatus, Profile
-from .selectors import blocking_results, run_records, runs_csv
-from .services import (
-    PROFILE_FIELDS,
+from .lifecycle import (
     measurement_calibrate,
     measurement_cancel,
     measurement_request,
     measurement_snapshot_after,
-    profile_save,
 )
+from .metrics import blocking_results
+from .models import Measurement, MeasurementStatus, Profile
+from .profiles import PROFILE_FIELDS, profile_save
+from .selectors import run_records, runs_csv
 
 
 class ProfileSerializer(serializers.ModelSerializer):
@@ -188,8 +189,7 @@ class MeasureSerializer(serializers.Serializer):
     profile = serializers.PrimaryKeyRelatedField(queryset=Profile.objects.all())
 
     def validate_change(self, value: str) -> Change:
-        pk = parse_change_number(value)
-        change = Change.objects.filter(pk=pk).first() if pk else None
+        change = change_by_ref(value)
         if change is None:
             raise serializers.ValidationError("No such change: give its id or FIX- number.")
         return change

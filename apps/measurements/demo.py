@@ -14,7 +14,7 @@ from apps.projects.models import Environment, Project
 from apps.projects.services import environment_save, project_create
 
 from .models import Profile
-from .services import profile_save
+from .profiles import profile_save
 
 LEAKY = textwrap.dedent(
     '''

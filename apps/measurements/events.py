@@ -26,3 +26,12 @@ class RegressionFound(Event):
     measurement_id: int
     change_id: int | None
     metrics: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MeasurementRequested(Event):
+    """A measurement of a change was asked for: the change is being measured."""
+
+    measurement_id: int
+    change_id: int
+    actor_id: int | None

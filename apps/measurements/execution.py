@@ -7,9 +7,9 @@ from pathlib import Path
 from apps.projects import git, repository
 
 from .attribution import attribute, is_python_command
+from .lifecycle import measurement_snapshot_wait
 from .models import HttpTarget, Measurement, ProfileKind, Run, RunStatus, Side
-from .sandbox import CannotSandbox
-from .services import (
+from .reports import (
     measurement_alive,
     measurement_claim,
     measurement_extend,
@@ -18,10 +18,10 @@ from .services import (
     measurement_heartbeat,
     measurement_record_attribution,
     measurement_record_config,
-    measurement_snapshot_wait,
     run_claim,
     run_finish,
 )
+from .sandbox import CannotSandbox
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from .http.serve import (
     serve_and_probe,
 )
 from .models import HttpTarget, Measurement, Profile, Run, RunStatus
+from .reports import measurement_fail, measurement_heartbeat, run_claim, run_finish_probe
 from .runner import CommandRunner, RunResult
-from .services import measurement_fail, measurement_heartbeat, run_claim, run_finish_probe
 
 # A tiny client for the readiness check and the reset request, run where the service is
 # reachable (inside the sandbox's network for a served revision).

@@ -377,3 +377,24 @@ def blocker_text(result: dict[str, Any], metric: Metric, *, measurement: str) ->
     else:
         text += "; it is critical: any regression blocks"
     return text + "."
+
+
+def blocking_results(measurement) -> list[tuple[str, str]]:
+    """(metric key, why in words) of each result that stands between the change and its
+    release, judged with the profile's current metric policy (`blocks`)."""
+    policy = policy_of(measurement.profile)
+    where = f"measurement {measurement.pk} ({measurement.profile.name})"
+    found = []
+    for result in measurement.results or []:
+        metric = policy.metric(
+            result["metric"],
+            unit=result.get("unit"),
+            declared=Direction.LOWER if result.get("lower_is_better", True) else Direction.HIGHER,
+        )
+        if result.get("endpoint"):
+            # An HTTP metric of one endpoint: the refusal names it ("... of GET /items").
+            metric = replace(metric, label=result.get("label") or metric.label)
+        if blocks(result, metric):
+            text = blocker_text(result, metric, measurement=where)
+            found.append((result["metric"], text))
+    return found

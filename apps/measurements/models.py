@@ -231,6 +231,8 @@ class MeasurementStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = (MeasurementStatus.QUEUED, MeasurementStatus.RUNNING)
+# What judges a change: its before/after measurements (a calibration measures no change).
+COMPARED_KINDS = (MeasurementKind.COMPARE, MeasurementKind.STAGING)
 
 
 class Measurement(ClaimedWork, TimeStampedModel):

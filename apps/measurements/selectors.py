@@ -1,14 +1,13 @@
 """Reads for measurement pages: results with formatted numbers and their charts."""
 
-from dataclasses import replace
 from statistics import median
 
 from apps.changes.models import Change
 
 from . import metrics, stats
 from .charts import change_text, format_value, percentile_chart, strip_chart, timeline_chart
-from .models import Measurement, RunStatus, Side
-from .services import measured_metrics, run_value, run_values
+from .judging import measured_metrics, run_value, run_values
+from .models import COMPARED_KINDS, Measurement, MeasurementStatus, RunStatus, Side
 
 
 def _typical(runs, side: str):
@@ -252,7 +251,24 @@ def runs_csv(records: list[dict]) -> str:
     return out.getvalue()
 
 
-def measurement_section(change) -> dict:
+def finished_comparisons(*, kinds=COMPARED_KINDS, **filters):
+    """Finished before/after measurements (of `kinds`) matching `filters`, the latest first."""
+    return Measurement.objects.filter(
+        status=MeasurementStatus.DONE, kind__in=kinds, **filters
+    ).order_by("-finished_at", "-id")
+
+
+def latest_finished(change, *, current_only: bool = False, kinds=COMPARED_KINDS):
+    """The change's latest finished before/after measurement (of `kinds`): one of its current
+    revisions if there is one, else, unless `current_only`, one of older revisions; or None."""
+    done = finished_comparisons(kinds=kinds, change=change)
+    current = done.filter(base_sha=change.base_sha, head_sha=change.head_sha).first()
+    if current is not None or current_only:
+        return current
+    return done.first()
+
+
+def measurement_section(user, change) -> dict:
     """The change page's measurements: the profiles to pick from, and the latest in full."""
     from .models import Profile
 
@@ -275,20 +291,24 @@ def release_evidence(change) -> list[str]:
     the revisions change, older ones are history. Of those, the latest per profile is judged
     with the profile's current metric policy (`metrics.blocks`).
     """
-    from .models import ACTIVE_STATUSES, Measurement, MeasurementKind, MeasurementStatus
+    from .models import ACTIVE_STATUSES
 
-    compared = (MeasurementKind.COMPARE, MeasurementKind.STAGING)
-    own = Measurement.objects.filter(change=change, kind__in=compared).select_related("profile")
     revisions = f"{change.base_sha[:10]} → {change.head_sha[:10]}"
-    current = own.filter(base_sha=change.base_sha, head_sha=change.head_sha)
+    current = {"change": change, "base_sha": change.base_sha, "head_sha": change.head_sha}
     latest: dict[int, Measurement] = {}
-    for m in current.filter(status=MeasurementStatus.DONE).order_by("id"):
-        latest[m.profile_id] = m
+    for m in finished_comparisons(**current).select_related("profile"):
+        latest.setdefault(m.profile_id, m)
     if not latest:
-        running = current.filter(status__in=ACTIVE_STATUSES).order_by("-id").first()
+        running = (
+            Measurement.objects.filter(
+                kind__in=COMPARED_KINDS, status__in=ACTIVE_STATUSES, **current
+            )
+            .order_by("-id")
+            .first()
+        )
         if running is not None:
             return [f"Measurement {running.pk} of the current revisions is still running."]
-        older = own.filter(status=MeasurementStatus.DONE).order_by("-id").first()
+        older = latest_finished(change)
         if older is not None:
             return [
                 f"Measurement {older.pk} measured older revisions "
@@ -296,30 +316,7 @@ def release_evidence(change) -> list[str]:
                 f"measure the current ones ({revisions}) again."
             ]
         return [f"Not measured: measure the change at its current revisions ({revisions})."]
-    return [text for m in latest.values() for _key, text in blocking_results(m)]
-
-
-def blocking_results(measurement) -> list[tuple[str, str]]:
-    """(metric key, why in words) of each result that stands between the change and its
-    release, judged with the profile's current metric policy (`metrics.blocks`)."""
-    policy = metrics.policy_of(measurement.profile)
-    where = f"measurement {measurement.pk} ({measurement.profile.name})"
-    found = []
-    for result in measurement.results or []:
-        metric = policy.metric(
-            result["metric"],
-            unit=result.get("unit"),
-            declared=metrics.Direction.LOWER
-            if result.get("lower_is_better", True)
-            else metrics.Direction.HIGHER,
-        )
-        if result.get("endpoint"):
-            # An HTTP metric of one endpoint: the refusal names it ("... of GET /items").
-            metric = replace(metric, label=result.get("label") or metric.label)
-        if metrics.blocks(result, metric):
-            text = metrics.blocker_text(result, metric, measurement=where)
-            found.append((result["metric"], text))
-    return found
+    return [text for m in latest.values() for _key, text in metrics.blocking_results(m)]
 
 
 def change_number_of(measurement_id: int) -> str | None:

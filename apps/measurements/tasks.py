@@ -9,10 +9,10 @@ from apps.core.context import log_context
 
 from .execution import execute
 from .logs import measurement_log_save
+from .reports import measurements_reconcile
 from .retention import measurements_prune
 from .sandbox import CannotSandbox, for_this_worker
 from .selectors import change_number_of
-from .services import measurements_reconcile
 
 log = logging.getLogger(__name__)
 

@@ -5,19 +5,19 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.changes.models import Change
+from apps.changes.selectors import change_or_404
 from apps.changes.services import can_edit_change
 from apps.core import work
 from apps.core.htmx import htmx_target
 
-from .models import Measurement, MeasurementStatus, Profile
-from .selectors import measurement_display, run_records, runs_csv
-from .services import (
+from .lifecycle import (
     measurement_calibrate,
     measurement_cancel,
     measurement_request,
     measurement_snapshot_after,
 )
+from .models import Measurement, MeasurementStatus, Profile
+from .selectors import measurement_display, run_records, runs_csv
 
 
 def _context(request, measurement: Measurement) -> dict:
@@ -45,7 +45,7 @@ def measurement_detail(request, pk: int):
 @login_required
 @require_POST
 def measurement_start(request, pk: int):
-    change = get_object_or_404(Change, pk=pk)
+    change = change_or_404(pk)
     profile = Profile.objects.filter(pk=request.POST.get("profile") or 0).first()
     if profile is None:
         messages.error(request, "Pick a measurement profile.")

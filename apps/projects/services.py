@@ -6,10 +6,11 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import require_role
-from apps.core import work
+from apps.core import events, work
 from apps.core.audit import audit_record, audit_update, snapshot
 from apps.core.services import record_save
 
+from .events import ProjectSynced
 from .models import JOB_ACTIVE, Environment, JobKind, JobStatus, Project, RepositoryJob, SyncStatus
 
 AUDITED_FIELDS = ["name", "slug", "repository_url"]
@@ -100,16 +101,17 @@ def repository_job_alive(job: RepositoryJob):
     )
 
 
+@transaction.atomic
 def repository_job_finish(*, job: RepositoryJob, error: str = "") -> None:
     """Close the job as done, or failed with `error`; only the claim that holds it may.
 
     A sync asked to start afresh while it ran (the repository's URL changed meanwhile) is
-    queued again instead.
+    queued again instead. A sync that succeeded says so (changes resolve revisions then).
     """
     held = RepositoryJob.objects.filter(pk=job.pk, status__in=JOB_ACTIVE, attempts=job.attempts)
     if not error and held.filter(fresh=True).exclude(fresh=job.fresh).exists():
         held.update(status=JobStatus.QUEUED, attempts=0, heartbeat_at=None)
-        repository_job_publish(job)
+        transaction.on_commit(lambda: repository_job_publish(job))
         return
     closed = held.update(
         status=JobStatus.FAILED if error else JobStatus.DONE,
@@ -118,6 +120,8 @@ def repository_job_finish(*, job: RepositoryJob, error: str = "") -> None:
     )
     if closed and job.kind == JobKind.SYNC:
         project_record_sync(project=job.project, error=error)
+        if not error:
+            events.publish(ProjectSynced(project_id=job.project_id))
 
 
 def repository_jobs_reconcile() -> int:

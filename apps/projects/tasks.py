@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 @shared_task(bind=True, acks_late=True)
 def sync_project(self, project_id: int, fresh: bool = False) -> None:
-    """Clone or fetch one project's repository, then resolve changes that waited for it."""
+    """Clone or fetch one project's repository (changes that waited for it resolve then)."""
     project = Project.objects.filter(pk=project_id).first()
     if project is None or not project.repository_url:
         return
@@ -37,10 +37,8 @@ def sync_project(self, project_id: int, fresh: bool = False) -> None:
         log.warning("sync of %s failed: %s", project, exc)
         repository_job_finish(job=job, error=str(exc))
         return
+    # Changes waiting for this clone resolve their revisions on ProjectSynced, here, after it.
     repository_job_finish(job=job)
-    from apps.changes.services import change_refresh_revisions_pending
-
-    change_refresh_revisions_pending(project=project)
 
 
 @shared_task(bind=True, acks_late=True)

@@ -5,8 +5,7 @@ from collections.abc import Iterator
 from itertools import islice
 
 from django.conf import settings
-from django.http import Http404, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -16,10 +15,8 @@ from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
 from apps.changes.api import ChangeSerializer
-from apps.changes.models import Change, parse_change_number
-from apps.changes.selectors import change_list
+from apps.changes.models import Change
 
-from .exports import change_to_markdown
 from .forms import SearchForm
 from .selectors import PageOutOfRange, matching_changes, search
 
@@ -202,28 +199,3 @@ def _export_json(changes: Iterator[Change], limit: int, request) -> Iterator[byt
         yield ("," if written and text else "").encode() + text.encode()
         written += len(batch)
     yield f'], "truncated": {json.dumps(truncated)}, "limit": {limit}}}'.encode()
-
-
-class ChangeExportView(APIView):
-    """One change as Markdown (`export.md`) or JSON (`export.json`)."""
-
-    @extend_schema(
-        responses={
-            (200, "text/markdown"): OpenApiTypes.STR,
-            (200, "application/json"): ChangeSerializer,
-        }
-    )
-    def get(self, request, ref: str, fmt: str):
-        pk = parse_change_number(ref)
-        if pk is None or fmt not in ("md", "json"):
-            raise Http404
-        change = get_object_or_404(change_list(), pk=pk)
-        filename = f"{change.number}.{fmt}"
-        if fmt == "md":
-            response = HttpResponse(
-                change_to_markdown(change), content_type="text/markdown; charset=utf-8"
-            )
-        else:
-            response = Response(ChangeSerializer(change, context={"request": request}).data)
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response

@@ -23,4 +23,29 @@ class SearchConfig(AppConfig):
     verbose_name = "Search"
 
     def ready(self) -> None:
+        from apps.changes.events import (
+            ChangeEdited,
+            ChangeReadyForReview,
+            ChangeRolledBack,
+            ChangesFiled,
+            ChangeShipped,
+            RevisionsResolved,
+        )
+        from apps.core import events
+        from apps.measurements.events import MeasurementFinished, MeasurementRequested
+
+        from .subscribers import index_changed, index_filed
+
         post_migrate.connect(_index_after_migrate, sender=self)
+        events.subscribe(ChangesFiled, index_filed)
+        # Text, files touched, status, final notes, verdicts and gains are all searchable.
+        for event_type in (
+            ChangeEdited,
+            RevisionsResolved,
+            MeasurementRequested,
+            MeasurementFinished,
+            ChangeReadyForReview,
+            ChangeShipped,
+            ChangeRolledBack,
+        ):
+            events.subscribe(event_type, index_changed)

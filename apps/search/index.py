@@ -1,5 +1,5 @@
-"""Keeping the search index current. Called by every service that changes what search sees,
-inside that service's transaction, so the index is never ahead of or behind the data.
+"""Keeping the search index current. The subscribers in `subscribers.py` call it after every
+write that changes what search sees has committed; `index_missing` catches up after a migrate.
 
 To index another text field, add one line to FIELDS.
 """
@@ -70,18 +70,10 @@ def gain_of(result: dict) -> float | None:
 
 
 def _latest_results(change_ids: list[int]) -> dict[int, list[dict]]:
-    from apps.measurements.models import Measurement, MeasurementKind, MeasurementStatus
+    from apps.measurements.selectors import finished_comparisons
 
     latest: dict[int, list[dict]] = {}
-    rows = (
-        Measurement.objects.filter(
-            change_id__in=change_ids,
-            status=MeasurementStatus.DONE,
-            kind__in=(MeasurementKind.COMPARE, MeasurementKind.STAGING),
-        )
-        .order_by("change_id", "-finished_at", "-id")
-        .values_list("change_id", "results")
-    )
+    rows = finished_comparisons(change_id__in=change_ids).values_list("change_id", "results")
     for change_id, results in rows:
         latest.setdefault(change_id, results or [])
     return latest
@@ -113,11 +105,13 @@ def index_missing() -> int:
         return index_changes(missing.values_list("pk", flat=True))
 
 
-def index_filed(changes: list[Change]) -> None:
-    """Index changes just filed in this transaction, from the objects in hand: they have no
-    entry and no measurement yet, so nothing is read back. Their owners must be loaded."""
-    for start in range(0, len(changes), BATCH):
-        _write_entries(changes[start : start + BATCH], {})
+def index_filed(change_ids: Iterable[int]) -> None:
+    """Index changes just filed, in batches: they have no entry and no measurement yet, so
+    only the changes and their owners are read back, and nothing is deleted first."""
+    ids = list(change_ids)
+    for start in range(0, len(ids), BATCH):
+        part = ids[start : start + BATCH]
+        _write_entries(list(Change.objects.filter(pk__in=part).select_related("owner")), {})
 
 
 def _index_batch(ids: list[int]) -> None:

@@ -1,6 +1,9 @@
-"""Both the page (`/search/`) and the API (`/api/search/`), so apps/urls.py needs one include."""
+"""Both the page (`/search/`) and the API (`/api/search/`), so apps/urls.py needs one include.
+One change's export (changes' own view) keeps its address next to the search export."""
 
 from django.urls import path
+
+from apps.changes.api import ChangeExportView
 
 from . import api, views
 
@@ -11,7 +14,7 @@ urlpatterns = [
     path("api/search/export/", api.SearchExportView.as_view(), name="api-export"),
     path(
         "api/search/changes/<str:ref>/export.<str:fmt>",
-        api.ChangeExportView.as_view(),
+        ChangeExportView.as_view(),
         name="api-change-export",
     ),
 ]

@@ -33,8 +33,8 @@ import django
 django.setup()
 
 from apps.measurements import metrics, stats  # noqa: E402
+from apps.measurements.lifecycle import plan_sides  # noqa: E402
 from apps.measurements.runner import CommandRunner  # noqa: E402
-from apps.measurements.services import plan_sides  # noqa: E402
 
 BASE = 30 * 1024 * 1024
 EXTRA = 256 * 1024

@@ -45,8 +45,9 @@ from django.db import connections  # noqa: E402
 from apps.accounts.models import User  # noqa: E402
 from apps.changes.services import change_create  # noqa: E402
 from apps.measurements.demo import make_demo_repository  # noqa: E402
+from apps.measurements.lifecycle import measurement_request  # noqa: E402
 from apps.measurements.models import Measurement, MeasurementStatus, Profile  # noqa: E402
-from apps.measurements.services import measurement_request, profile_save  # noqa: E402
+from apps.measurements.profiles import profile_save  # noqa: E402
 from apps.projects.models import Environment  # noqa: E402
 from apps.projects.services import environment_save, project_create  # noqa: E402
 from apps.projects.tasks import sync_project  # noqa: E402

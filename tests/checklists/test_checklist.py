@@ -7,19 +7,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from apps.changes.models import ChangeStatus
 from apps.checklists.models import ChecklistItem, ItemKind, ItemState
-from apps.checklists.services import (
-    change_rollback,
-    change_ship,
-    checklist_item_tick,
-    ship_blockers,
-    template_item_add,
-    template_item_move,
-    template_item_remove,
-)
+from apps.checklists.rollback import change_rollback
+from apps.checklists.shipping import change_ship, ship_blockers
+from apps.checklists.templates import template_item_add, template_item_move, template_item_remove
+from apps.checklists.ticks import checklist_item_tick
 from apps.core.audit import audit_history
 from apps.core.exceptions import Conflict
 from apps.measurements.models import Measurement, MeasurementStatus
-from apps.measurements.services import profile_save
+from apps.measurements.profiles import profile_save
 
 
 def items(change):

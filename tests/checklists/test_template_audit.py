@@ -1,7 +1,7 @@
 """Where a verification runs and what fingerprints an environment are audited when changed."""
 
 from apps.checklists.models import ItemKind
-from apps.checklists.services import template_item_add, template_item_update
+from apps.checklists.templates import template_item_add, template_item_update
 from apps.core.audit import audit_history
 from apps.projects.models import Environment
 from apps.projects.services import environment_save

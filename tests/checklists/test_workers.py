@@ -11,12 +11,9 @@ import requests
 from django.utils import timezone
 
 from apps.checklists.models import ChecklistItem, ItemKind, ItemState, VerificationStatus
-from apps.checklists.services import (
-    checklist_item_verify_request,
-    staging_config_record,
-    verifications_reconcile,
-)
+from apps.checklists.staging import staging_config_record
 from apps.checklists.tasks import verify_item
+from apps.checklists.verification import checklist_item_verify_request, verifications_reconcile
 from apps.core import work
 from apps.core.audit import audit_history
 

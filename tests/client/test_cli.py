@@ -10,7 +10,7 @@ from apps.accounts.services import api_token_create
 from apps.changes.models import Change
 from apps.core import work
 from apps.measurements.models import Measurement
-from apps.measurements.services import measurements_reconcile
+from apps.measurements.reports import measurements_reconcile
 
 from ..measurements.conftest import demo_project, environment, make_profile  # noqa: F401
 from ..measurements.test_broker_outage import broker_down

@@ -118,6 +118,12 @@ def test_a_task_carries_its_requests_id_into_the_workers_log_and_audit(
         what="the measurement to finish",
         timeout=90,
     )
+    # Its lines are stored when its task ends, after the reactions to its finish have run.
+    wait_for(
+        lambda: Measurement.objects.get().log_lines,
+        what="the measurement's task to store its log",
+        timeout=30,
+    )
     measurement = Measurement.objects.get()
     measured = audit_history(demo_change).get(action="measured")
     assert measured.actor is None, "written by the worker"

@@ -13,7 +13,7 @@ from playwright.sync_api import Page
 
 from apps.changes.services import change_create
 from apps.measurements.models import Measurement, MeasurementStatus, Profile, Run, RunStatus, Side
-from apps.measurements.services import measurement_finish
+from apps.measurements.reports import measurement_finish
 from apps.projects.models import Environment
 
 from .test_browser import SCREENSHOTS, log_in

@@ -7,7 +7,7 @@ import pytest
 from apps.changes.services import change_create
 from apps.measurements.demo import make_demo_repository
 from apps.measurements.models import Profile
-from apps.measurements.services import profile_save
+from apps.measurements.profiles import profile_save
 from apps.projects.models import Environment
 from apps.projects.services import environment_save, project_create
 from apps.projects.tasks import sync_project
@@ -65,7 +65,7 @@ def demo_change(engineer, demo_project):
 def measure(actor, change, profile, *, worker: str = "w@test"):
     """Request a measurement and run it here, as a worker would; returns it refreshed."""
     from apps.measurements.execution import execute
-    from apps.measurements.services import measurement_request
+    from apps.measurements.lifecycle import measurement_request
 
     measurement = measurement_request(actor=actor, change=change, profile=profile)
     execute(measurement_id=measurement.pk, worker=worker)

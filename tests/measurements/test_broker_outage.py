@@ -7,10 +7,10 @@ import pytest
 
 from apps.celery_app import app
 from apps.checklists.models import ChecklistItem, VerificationStatus
-from apps.checklists.services import verifications_reconcile
+from apps.checklists.verification import verifications_reconcile
 from apps.core import work
 from apps.measurements.models import Measurement, MeasurementStatus
-from apps.measurements.services import measurements_reconcile
+from apps.measurements.reports import measurements_reconcile
 from apps.projects.models import JobKind, RepositoryJob
 from apps.projects.services import repository_jobs_reconcile
 

@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from apps.changes.services import change_create
+from apps.measurements.lifecycle import measurement_request, measurement_snapshot_after
 from apps.measurements.models import (
     ACTIVE_STATUSES,
     HttpTarget,
@@ -16,12 +17,8 @@ from apps.measurements.models import (
     Profile,
     ProfileKind,
 )
+from apps.measurements.profiles import profile_save
 from apps.measurements.selectors import release_evidence
-from apps.measurements.services import (
-    measurement_request,
-    measurement_snapshot_after,
-    profile_save,
-)
 from apps.projects.services import project_create
 from apps.projects.tasks import sync_project
 from apps.search.models import SearchEntry

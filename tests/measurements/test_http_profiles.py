@@ -78,7 +78,7 @@ def test_only_a_waiting_staging_snapshot_takes_an_after_one(
     demo_change,  # noqa: F811
     profile,  # noqa: F811
 ):
-    from apps.measurements.services import measurement_request
+    from apps.measurements.lifecycle import measurement_request
 
     measurement = measurement_request(actor=engineer, change=demo_change, profile=profile)
     refused = api_as(engineer).post(f"/api/measurements/{measurement.pk}/after/")

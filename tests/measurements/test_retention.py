@@ -54,7 +54,7 @@ def test_old_measurements_lose_raw_samples_and_keep_their_findings(
 
 
 def test_active_measurements_are_never_pruned(engineer, demo_change, profile):
-    from apps.measurements.services import measurement_request
+    from apps.measurements.lifecycle import measurement_request
 
     queued = measurement_request(actor=engineer, change=demo_change, profile=profile)
     Measurement.objects.filter(pk=queued.pk).update(created=timezone.now() - timedelta(days=400))

@@ -4,9 +4,9 @@ the other's work unaffected."""
 
 import sys
 
-from apps.core.fleet import fleet_status
+from apps.measurements.lifecycle import measurement_request
 from apps.measurements.models import Measurement, MeasurementStatus
-from apps.measurements.services import measurement_request
+from apps.operations.fleet import fleet_status
 from apps.projects.models import Environment
 from apps.projects.services import environment_save
 

@@ -11,6 +11,12 @@ from django.utils import timezone
 from apps.changes.models import ChangeStatus
 from apps.changes.services import change_create
 from apps.measurements.execution import execute
+from apps.measurements.lifecycle import (
+    measurement_calibrate,
+    measurement_cancel,
+    measurement_request,
+    plan_sides,
+)
 from apps.measurements.models import (
     Measurement,
     MeasurementStatus,
@@ -19,15 +25,8 @@ from apps.measurements.models import (
     RunStatus,
     Side,
 )
-from apps.measurements.services import (
-    MAX_ATTEMPTS,
-    measurement_calibrate,
-    measurement_cancel,
-    measurement_request,
-    measurements_reconcile,
-    plan_sides,
-    profile_save,
-)
+from apps.measurements.profiles import profile_save
+from apps.measurements.reports import MAX_ATTEMPTS, measurements_reconcile
 
 from .conftest import make_profile, measure
 

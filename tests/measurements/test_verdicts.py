@@ -10,13 +10,10 @@ from django.core.exceptions import ValidationError
 from apps.changes.models import Change
 from apps.changes.services import change_create, change_update
 from apps.core.audit import audit_history
+from apps.measurements.lifecycle import measurement_request
 from apps.measurements.models import Measurement, MeasurementStatus, Profile, Run, RunStatus
-from apps.measurements.services import (
-    measurement_extend,
-    measurement_finish,
-    measurement_request,
-    profile_save,
-)
+from apps.measurements.profiles import profile_save
+from apps.measurements.reports import measurement_extend, measurement_finish
 from apps.projects.models import Environment
 
 from .conftest import make_profile

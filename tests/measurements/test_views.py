@@ -136,7 +136,7 @@ def test_calibrate_from_the_project_page(as_user, engineer, profile):
 
 
 def test_the_table_shows_what_calibration_found(as_user, engineer, demo_change, profile):
-    from apps.measurements.services import measurement_calibrate
+    from apps.measurements.lifecycle import measurement_calibrate
 
     execute(
         measurement_id=measurement_calibrate(actor=engineer, profile=profile, revision="main").pk,
@@ -149,7 +149,7 @@ def test_the_table_shows_what_calibration_found(as_user, engineer, demo_change, 
 
 
 def test_cancelling_a_calibration_returns_to_its_project(as_user, engineer, profile):
-    from apps.measurements.services import measurement_calibrate
+    from apps.measurements.lifecycle import measurement_calibrate
 
     measurement = measurement_calibrate(actor=engineer, profile=profile, revision="main")
     response = as_user(engineer).post(f"/measurements/{measurement.pk}/cancel/")

@@ -9,9 +9,9 @@ import pytest
 
 from apps.celery_app import app
 from apps.checklists.models import ChecklistItem, ItemState
-from apps.checklists.services import checklist_item_verify_request
+from apps.checklists.verification import checklist_item_verify_request
+from apps.measurements.lifecycle import measurement_request
 from apps.measurements.models import Measurement, MeasurementStatus, RunStatus
-from apps.measurements.services import measurement_request
 
 from ..workers import FAST_RECOVERY, wait_for
 from .conftest import make_profile

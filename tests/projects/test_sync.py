@@ -227,3 +227,40 @@ def test_a_new_repository_given_during_a_sync_is_cloned_afresh_after_it(synced, 
     sync_project(synced.pk)
     assert repository.resolve_revisions(synced, "main", "")["base_sha"] == only_here
     assert shas["main"] != only_here
+
+
+def test_a_sync_that_worked_says_so_and_a_failed_one_does_not(synced, upstream, delivered):
+    import shutil
+
+    from apps.projects.events import ProjectSynced
+
+    seen = delivered(ProjectSynced)
+    sync_project(synced.pk)
+    assert seen == [ProjectSynced(project_id=synced.pk)]
+    shutil.rmtree(upstream[0])
+    sync_project(synced.pk)
+    assert len(seen) == 1, "nothing new to resolve against after a failed sync"
+
+
+def test_a_sync_resolves_the_changes_that_waited_for_it(synced, engineer, upstream):
+    from apps.changes.models import Change
+    from apps.changes.revisions import WAITING_FOR_SYNC
+
+    path, _shas = upstream
+    (path / "NEWS").write_text("news\n")
+    pushed = commit_all(path, "News", 9)
+    # Filed against a commit this clone does not have yet: it waits for the next sync.
+    change = Change.objects.create(
+        project=synced,
+        owner=engineer,
+        title="t",
+        reason="r",
+        expected_result="e",
+        base_revision="main",
+        head_revision=pushed,
+        revision_error=WAITING_FOR_SYNC,
+    )
+    sync_project(synced.pk)
+    change.refresh_from_db()
+    assert change.head_sha == pushed
+    assert change.revision_error == ""

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from apps.measurements.services import measurement_finish
+from apps.measurements.reports import measurement_finish
 from apps.search.forms import SearchForm
 from apps.search.selectors import SearchParams, search
 

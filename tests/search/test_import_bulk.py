@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.roles import Role
+from apps.changes.imports import ImportRefused, changes_import
 from apps.changes.models import Change
 from apps.changes.revisions import WAITING_FOR_SYNC
 from apps.changes.services import AUDITED_FIELDS, change_create
@@ -17,7 +18,6 @@ from apps.core.audit import snapshot
 from apps.core.models import AuditEntry
 from apps.projects.models import Environment, Project
 from apps.search.models import SearchEntry
-from apps.search.services import ImportRefused, changes_import
 
 from ..factories import ProjectFactory, UserFactory
 

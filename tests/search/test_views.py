@@ -196,7 +196,7 @@ def test_import_refuses_the_whole_file_with_a_report(admin, engineer, viewer, pr
 def test_import_is_admin_only(engineer, project):
     from django.core.exceptions import PermissionDenied
 
-    from apps.search.services import changes_import
+    from apps.changes.imports import changes_import
 
     with pytest.raises(PermissionDenied):
         changes_import(actor=engineer, records=[])
@@ -205,7 +205,7 @@ def test_import_is_admin_only(engineer, project):
 def test_admin_upload_page(as_user, admin, engineer, reviewer, project):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    url = "/admin/search/searchentry/import/"
+    url = "/admin/changes/change/import/"
     good = json.dumps(
         [
             {

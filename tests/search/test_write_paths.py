@@ -4,11 +4,11 @@ import json
 
 import pytest
 
+from apps.changes.imports import changes_import
 from apps.changes.models import Change
 from apps.changes.services import change_refresh_revisions, change_update
-from apps.measurements.services import measurement_finish
+from apps.measurements.reports import measurement_finish
 from apps.search.forms import SearchForm
-from apps.search.services import changes_import
 
 
 def test_web_form_create_and_edit(as_user, engineer, project, found):
@@ -138,7 +138,7 @@ def test_gain_sort(running_measurement, file_change, found):
 
 
 def test_a_refused_import_leaves_the_index_alone(admin, engineer, project, found):
-    from apps.search.services import ImportRefused
+    from apps.changes.imports import ImportRefused
 
     with pytest.raises(ImportRefused):
         changes_import(
@@ -166,7 +166,8 @@ def test_a_refused_import_leaves_the_index_alone(admin, engineer, project, found
 
 def test_shipping_and_rolling_back(admin, engineer, project, found, tmp_path):
     from apps.changes.services import change_create
-    from apps.checklists.services import change_rollback, change_ship
+    from apps.checklists.rollback import change_rollback
+    from apps.checklists.shipping import change_ship
     from apps.projects.models import Project
     from apps.projects.tasks import sync_project
 

@@ -505,11 +505,11 @@ class Command(BaseCommand):
     def _import(self, rng: random.Random, n: int) -> None:
         from django.contrib.contenttypes.models import ContentType
 
+        from apps.changes.import_formats import parse_json
+        from apps.changes.imports import changes_import
         from apps.checklists.models import ChecklistItem
         from apps.core.models import AuditEntry
-        from apps.search.imports import parse_json
         from apps.search.models import SearchEntry
-        from apps.search.services import changes_import
 
         owners = list(
             User.objects.filter(username__startswith="bench").values_list("username", flat=True)

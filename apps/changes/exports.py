@@ -1,8 +1,8 @@
-"""Changes written out as Markdown notes and read back (the format `imports.parse_markdown`
+"""Changes written out as Markdown notes and read back (the format `import_formats.parse_markdown`
 understands), so a note exported here imports elsewhere unchanged.
 """
 
-from apps.changes.models import Change
+from .models import Change
 
 SECTIONS = (
     ("reason", "Reason"),

@@ -3,8 +3,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts.models import User
-from apps.search.imports import ImportFileError, parse_file
-from apps.search.services import ImportRefused, changes_import
+from apps.changes.import_formats import ImportFileError, parse_file
+from apps.changes.imports import ImportRefused, changes_import
 
 
 class Command(BaseCommand):

@@ -12,7 +12,7 @@ from .fleet import fleet_status
 
 @login_required
 def workers_page(request):
-    return render(request, "core/workers.html", {"fleet": fleet_status()})
+    return render(request, "operations/workers.html", {"fleet": fleet_status()})
 
 
 class WorkerSerializer(serializers.Serializer):

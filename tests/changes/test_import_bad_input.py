@@ -4,10 +4,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
+from apps.changes.import_formats import ImportFileError, parse_json
 from apps.changes.models import Change
-from apps.search.imports import ImportFileError, parse_json
 
-IMPORT_URL = "/admin/search/searchentry/import/"
+IMPORT_URL = "/admin/changes/change/import/"
 
 
 def deep_file(depth: int = 5_000) -> bytes:
@@ -50,3 +50,12 @@ def test_the_import_command_refuses_deep_json(admin, project, tmp_path):
     with pytest.raises(CommandError, match="nested deeper than 64 levels"):
         call_command("import_changes", str(path), actor=admin.username, project="billing")
     assert Change.objects.count() == 0
+
+
+def test_the_import_page_sits_with_the_changes_and_its_old_address_leads_there(as_user, admin):
+    client = as_user(admin)
+    assert "Import changes" in client.get("/admin/changes/change/").content.decode()
+    moved = client.get("/admin/search/searchentry/import/")
+    assert moved.status_code == 302
+    assert moved["Location"] == "/admin/changes/change/import/"
+    assert client.get(moved["Location"]).status_code == 200

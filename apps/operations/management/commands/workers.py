@@ -3,7 +3,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from apps.core.fleet import fleet_status
+from apps.operations.fleet import fleet_status
 
 
 class Command(BaseCommand):

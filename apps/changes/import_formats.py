@@ -1,5 +1,5 @@
 """Reading past fixes written elsewhere into import records (plain dicts in the API's change
-shape). Parsing never writes; `services.changes_import` does, all or nothing.
+shape). Parsing never writes; `imports.changes_import` does, all or nothing.
 """
 
 import json

@@ -18,9 +18,10 @@ from rest_framework import serializers
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import require_role
-from apps.changes.models import Change
-from apps.changes.services import change_prepare, changes_create_many
 from apps.projects.models import Project
+
+from .models import Change
+from .services import change_prepare, changes_create_many
 
 # Names per lookup query: well under any database's limit on query parameters.
 LOOKUP_CHUNK = 500
@@ -69,7 +70,7 @@ def changes_import(
 def _checked(actor, records, default_owner, default_project) -> list[Change]:
     """Every record as an unsaved change checked like a hand-filed one, or ImportRefused
     naming each bad record and field. Projects and owners are fetched once for the file."""
-    from apps.changes.api import ChangeSerializer
+    from .api import ChangeSerializer
 
     filled = []
     for raw in records:
@@ -126,7 +127,7 @@ def _known(records: list[dict]) -> dict[str, dict]:
 
 
 def _named(records: list[dict], field: str) -> list[str]:
-    from apps.changes.api import slug_key
+    from .api import slug_key
 
     values = {slug_key(r[field]) for r in records if isinstance(r.get(field), str | int | float)}
     # PostgreSQL refuses NUL in a query; the serializer refuses such a name anyway.

@@ -22,10 +22,9 @@ from django.core.cache import cache
 
 from apps.celery_app import app
 from apps.checklists.models import ChecklistItem, VerificationStatus
+from apps.core.work import stale_before
 from apps.measurements.models import Measurement, MeasurementStatus
 from apps.projects.models import Environment, JobStatus, RepositoryJob
-
-from .work import stale_before
 
 log = logging.getLogger(__name__)
 
@@ -161,3 +160,18 @@ def queue_without_worker(change) -> str | None:
         return None
     queue = Environment(name=waiting).queue
     return queue if queue in fleet_status_cached().unconsumed else None
+
+
+def readiness_warnings() -> list[str]:
+    """For the readiness probe: queues no worker consumes (it answers even if listing fails)."""
+    try:
+        fleet = fleet_status_cached()
+    except Exception as exc:
+        log.warning("readiness: could not list the workers: %s", exc)
+        return [f"workers unknown: {exc.__class__.__name__}"]
+    return [f"no worker consumes {queue} ({fleet.source})" for queue in fleet.unconsumed]
+
+
+def waiting_queue_section(user, change) -> dict:
+    """For the change page: the queue its measurement waits on with no worker to take it."""
+    return {"waiting_queue": queue_without_worker(change)}

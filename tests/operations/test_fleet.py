@@ -8,9 +8,9 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.utils import timezone
 
-from apps.core.fleet import fleet_status
+from apps.measurements.lifecycle import measurement_request
 from apps.measurements.models import Measurement, MeasurementStatus
-from apps.measurements.services import measurement_request
+from apps.operations.fleet import fleet_status
 from apps.projects.models import Environment
 from apps.projects.services import environment_save
 
