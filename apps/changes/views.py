@@ -7,7 +7,6 @@ from django.views.decorators.http import require_http_methods
 
 from apps.accounts.roles import Role
 from apps.checklists.selectors import checklist_section
-from apps.core.fleet import queue_without_worker
 from apps.core.forms import add_service_errors
 from apps.core.htmx import htmx_target
 from apps.measurements.selectors import measurement_section
@@ -49,7 +48,6 @@ def change_detail(request, pk: int):
     if tab == "overview":
         context.update(measurement_section(change))
         context.update(checklist_section(request.user, change))
-        context["waiting_queue"] = queue_without_worker(change)
     return render(request, "changes/detail.html", context)
 
 

@@ -19,6 +19,8 @@ import logging
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 from apps.celery_app import app
 from apps.checklists.models import ChecklistItem, VerificationStatus
@@ -150,14 +152,13 @@ def fleet_status_cached() -> Fleet:
     return fleet
 
 
-def queue_without_worker(change) -> str | None:
-    """The queue that a queued measurement of `change` waits on, if no worker consumes it."""
-    waiting = (
-        Measurement.objects.filter(change=change, status=MeasurementStatus.QUEUED)
-        .values_list("profile__environment__name", flat=True)
-        .first()
-    )
-    if waiting is None:
+def waiting_notice(*, since, queue: str) -> dict | None:
+    """What to say about work on `queue` that no worker has taken since `since`: nothing while
+    a worker may still be on its way; once none took it for longer than a heartbeat may lapse,
+    or none consumes the queue, how long it waited and whether any worker consumes the queue.
+    Shown by core/_queue_warning.html."""
+    waited = timezone.now() - since
+    unconsumed = queue in fleet_status_cached().unconsumed
+    if not unconsumed and waited.total_seconds() < settings.WORK_HEARTBEAT_STALE_SECONDS:
         return None
-    queue = Environment(name=waiting).queue
-    return queue if queue in fleet_status_cached().unconsumed else None
+    return {"queue": queue, "unconsumed": unconsumed, "waited": timesince(since, depth=1)}
