@@ -16,8 +16,7 @@ from apps.projects.services import project_sync_enqueue
 from apps.search.index import index_change, index_filed
 
 from .models import Change, ChangeStatus
-from .revisions import fill_from_repository, leave_to_worker
-from .validators import MAX_FILES
+from .revisions import files_from_diff, fill_from_repository, leave_to_worker
 
 # What an engineer can edit on a change; status belongs to the change's lifecycle.
 EDITABLE_FIELDS = (
@@ -170,7 +169,7 @@ def changes_create_many(*, actor: User, changes: list[Change], batch: int = 2000
 
 def _files_from_diff(change: Change) -> bool:
     """True while files touched is still exactly what the last diff filled in."""
-    return change.files_touched == [f["path"] for f in change.diffstat][:MAX_FILES]
+    return change.files_touched == files_from_diff(change)
 
 
 @transaction.atomic
@@ -200,6 +199,9 @@ def change_update(*, actor: User, change: Change, **fields) -> Change:
         needs_sync = fill_from_repository(
             locked, fill_files=not (hand_edited_files or files_edited_now)
         )
+    if not locked.files_touched and locked.diffstat:
+        # Cleared: git says again which files the change touches.
+        locked.files_touched = files_from_diff(locked)
     after = snapshot(locked, AUDITED_FIELDS)
     if before == after:
         return locked

@@ -14,6 +14,7 @@ from apps.measurements.selectors import measurement_section
 from . import selectors
 from .forms import ChangeForm
 from .models import Change
+from .revisions import files_against_diff
 from .services import can_edit_change, change_create, change_update
 
 PAGE_SIZE = 50
@@ -44,6 +45,7 @@ def change_detail(request, pk: int):
         "tab": tab,
         "can_edit": can_edit_change(request.user, change),
         "history": selectors.change_history(change) if tab == "history" else None,
+        "files_check": files_against_diff(change),
     }
     if tab == "overview":
         context.update(measurement_section(change))
