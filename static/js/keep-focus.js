@@ -30,7 +30,7 @@
     trail = [];
   }
 
-  // Out-of-band swaps settle on their own elements; either event may come last.
+  // After settling, not at the swap: only then has htmx wired up the new controls, so a key
+  // pressed at once goes through htmx rather than submitting the form the old way.
   document.addEventListener("htmx:afterSettle", restore);
-  document.addEventListener("htmx:oobAfterSwap", () => setTimeout(restore, 0));
 })();
