@@ -87,10 +87,11 @@ def final_notes(change) -> str:
 # CommonMark with tables (the results table), raw HTML off: what people typed into a change
 # (its title, reason, rollback note) reaches the notes as text, never as markup.
 _markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
+HEADING_OFFSET = 2
 # The renderer already refuses `javascript:` links; the sanitiser is the second wall, and the
 # only one that holds if the renderer's options change.
 _ALLOWED_TAGS = {
-    *("h1", "h2", "h3", "h4", "p", "br", "hr", "blockquote", "ul", "ol", "li"),
+    *("h3", "h4", "h5", "h6", "p", "br", "hr", "blockquote", "ul", "ol", "li"),
     *("strong", "em", "code", "pre", "a", "del"),
     *("table", "thead", "tbody", "tr", "th", "td"),
 }
@@ -100,7 +101,12 @@ _ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 
 def notes_html(markdown: str) -> SafeString:
     """The notes rendered as HTML, sanitised: no script, no event handler, http(s) links only."""
-    html = _markdown.render(markdown or "")
+    tokens = _markdown.parse(markdown or "")
+    for token in tokens:
+        # The notes sit under the page's own headings: their `#` is the page's third level.
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + HEADING_OFFSET, 6)}"
+    html = _markdown.renderer.render(tokens, _markdown.options, {})
     clean = nh3.clean(
         html,
         tags=_ALLOWED_TAGS,

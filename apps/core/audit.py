@@ -168,6 +168,10 @@ def _label(model: type[models.Model] | None, key: str) -> tuple[str, dict]:
     return capfirst(key.replace("_", " ")), {}
 
 
+def _empty(value) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
 def readable_changes(entry: AuditEntry) -> list[FieldChange]:
     """The fields an entry changed, labelled for people, in the order of the object's fields
     (other keys after them, by label)."""
@@ -176,6 +180,8 @@ def readable_changes(entry: AuditEntry) -> list[FieldChange]:
     order = {f.name: n for n, f in enumerate(model._meta.fields)} if model else {}
     rows = []
     for key, before, after in entry.changed_fields():
+        if _empty(before) and _empty(after):
+            continue  # None became "": nothing a person would call a change
         label, choices = _label(model, key)
         if choices:
             before = choices.get(str(before), before) if before is not None else None

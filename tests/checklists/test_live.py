@@ -77,7 +77,7 @@ def test_shipping_in_place_updates_badge_items_and_panel(as_user, admin, fix):
     html = answer.content.decode()
     assert answer.status_code == 200
     assert "Shipped" in oob(html, "change-status")
-    assert "Shipped as tag" in oob(html, "release-summary")
+    assert "as tag <code>fixledger/" in oob(html, "release-summary")
     assert "Roll back…" in oob(html, "release")
     assert 'name="state"' not in oob(html, "checklist-items"), "a shipped checklist is closed"
     refused = as_user(admin).post(f"/checklists/changes/{fix.pk}/ship/", {}, **HX)

@@ -15,7 +15,7 @@ HOSTILE = (
 
 def test_markdown_becomes_html_without_anything_that_runs():
     html = notes_html(HOSTILE)
-    assert "<h1>Notes</h1>" in html
+    assert "<h3>Notes</h3>" in html, "under the page's own headings"
     assert "<table>" in html and "<td>peak RSS</td>" in html
     assert '<a href="https://example.org/fix" rel="noopener noreferrer nofollow">docs</a>' in html
     # What would run stays text: shown escaped, never an element, attribute or link.
@@ -37,7 +37,7 @@ def test_shipped_notes_render_on_the_page_and_download_as_markdown(as_user, admi
     page = as_user(reviewer).get(fix.get_absolute_url()).content.decode()
     notes = page[page.index('<article class="notes prose">') :]
     notes = notes[: notes.index("</article>")]
-    assert "<h2>Reason</h2>" in notes
+    assert "<h4>Reason</h4>" in notes
     assert "<li><code>app/cache.py</code>" in notes, "files touched as a list"
     assert "<table>" in notes or "Not measured." in notes
     assert "<script" not in notes

@@ -89,8 +89,8 @@ def test_the_last_tick_brings_tag_the_release_and_shipping_flips_the_header(
 
     release.get_by_role("button", name="Tag the release").click()
     expect(page.locator("#change-status")).to_have_text("Shipped")
-    expect(page.locator("#release-summary")).to_contain_text("Shipped as tag")
-    expect(page.locator("article.notes h1")).to_contain_text(fix.number)
+    expect(page.locator("#release-summary")).to_contain_text(f"as tag fixledger/{fix.number}")
+    expect(page.locator("article.notes h3")).to_contain_text(fix.number)
     expect(page.locator("#checklist-items").get_by_role("button")).to_have_count(0)
     expect(release.get_by_role("button", name="Roll back…")).to_be_visible()
     assert same_page(page), "everything moved without a reload"
