@@ -14,7 +14,7 @@ from apps.measurements.selectors import measurement_section
 from . import selectors
 from .forms import ChangeForm
 from .models import Change
-from .revisions import files_against_diff
+from .revisions import files_against_diff, waits_for_sync
 from .services import can_edit_change, change_create, change_update
 
 PAGE_SIZE = 50
@@ -46,6 +46,7 @@ def change_detail(request, pk: int):
         "can_edit": can_edit_change(request.user, change),
         "history": selectors.change_history(change) if tab == "history" else None,
         "files_check": files_against_diff(change),
+        "waits_for_sync": waits_for_sync(change),
     }
     if tab == "overview":
         context.update(measurement_section(change))

@@ -286,3 +286,25 @@ def test_clearing_files_touched_refills_them_from_git(as_user, engineer, project
     assert response.status_code == 302
     change.refresh_from_db()
     assert change.files_touched == EXPECTED_FILES
+
+
+def test_the_change_page_asks_again_while_a_sync_resolves_its_revisions(
+    as_user, engineer, admin, upstream
+):
+    project = project_create(
+        actor=admin, name="Search", slug="search", repository_url=str(upstream[0])
+    )
+    RepositoryJob.objects.filter(project=project).update(status=JobStatus.FAILED)
+    change = file_change(engineer, project, base_revision="main", head_revision="fix/cache")
+    client = as_user(engineer)
+    poll = f'hx-get="{change.get_absolute_url()}" hx-trigger="every 2s"'
+    page = client.get(change.get_absolute_url()).content.decode()
+    assert WAITING_FOR_SYNC in page
+    assert poll in page
+    # What the poll brings once resolved: the record, the commits and the release panel.
+    assert 'hx-select-oob="#change-git,#release:innerHTML,#release-summary:innerHTML"' in page
+    sync_project(project.pk)
+    page = client.get(change.get_absolute_url()).content.decode()
+    assert poll not in page
+    assert '<div id="change-git">' in page and "Bound the response cache" in page
+    assert 'id="release"' in page and 'id="release-summary"' in page

@@ -162,3 +162,44 @@ def test_a_verdict_arriving_flips_the_header_badge(
     page.get_by_role("link", name="History").click()
     expect(page.locator("#history")).to_contain_text("Peak RSS")
     shot(page, "7-history")
+
+
+def test_a_sync_resolving_the_revisions_fills_the_page(page: Page, admin, engineer, tmp_path):
+    from apps.changes.services import change_create
+    from apps.projects.models import JobStatus, RepositoryJob
+    from apps.projects.services import project_create
+    from apps.projects.tasks import sync_project
+
+    from ..repos import make_service_repo
+
+    make_service_repo(tmp_path / "upstream")
+    project = project_create(
+        actor=admin, name="Search", slug="search", repository_url=str(tmp_path / "upstream")
+    )
+    # As if its first sync had failed: this host has no clone, the change waits for one.
+    RepositoryJob.objects.filter(project=project).update(status=JobStatus.FAILED)
+    change = change_create(
+        actor=engineer,
+        project=project,
+        title="Bound the cache",
+        reason="leak",
+        expected_result="peak RSS -20 %",
+        base_revision="main",
+        head_revision="fix/cache",
+    )
+    log_in(page, engineer)
+    page.goto(change.get_absolute_url())
+    expect(page.locator("#change-record")).to_contain_text("Waiting for a worker to sync")
+    expect(page.locator("#release")).to_have_count(1)
+    # Four open items, not measured, no rollback note, no after commit to tag.
+    expect(page.locator("#release-summary")).to_contain_text("7 things stand between")
+    mark_page(page)
+
+    sync_project(project.pk)
+
+    expect(page.locator("#change-git")).to_contain_text("Commits 2", timeout=15_000)
+    expect(page.locator("#change-record")).not_to_contain_text("Waiting for a worker")
+    expect(page.locator("#change-record")).to_contain_text("app/cache.py")
+    # The after revision resolved: one thing less stands between the change and its release.
+    expect(page.locator("#release-summary")).to_contain_text("6 things stand between")
+    assert same_page(page)
