@@ -1,5 +1,7 @@
 """Final notes on the page: Markdown rendered and sanitised; still downloadable as Markdown."""
 
+import pytest
+
 from apps.changes.models import Change
 from apps.checklists.notes import notes_html
 from apps.checklists.services import change_ship
@@ -13,6 +15,7 @@ HOSTILE = (
 )
 
 
+@pytest.mark.config_independent
 def test_markdown_becomes_html_without_anything_that_runs():
     html = notes_html(HOSTILE)
     assert "<h3>Notes</h3>" in html, "under the page's own headings"

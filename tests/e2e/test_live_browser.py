@@ -203,3 +203,43 @@ def test_a_sync_resolving_the_revisions_fills_the_page(page: Page, admin, engine
     # The after revision resolved: one thing less stands between the change and its release.
     expect(page.locator("#release-summary")).to_contain_text("6 things stand between")
     assert same_page(page)
+
+
+def test_files_that_disagree_with_git_and_a_readable_edit(
+    page: Page,
+    engineer,
+    repo_project,  # noqa: F811
+):
+    from apps.changes.services import change_create, change_update
+
+    change = change_create(
+        actor=engineer,
+        project=repo_project,
+        title="Bound the response cache",
+        reason="It never evicts.",
+        expected_result="peak RSS -30 %",
+        base_revision="main",
+        head_revision="fix/cache",
+        files_touched=["app/cache.py", "deploy/cache.conf"],
+        tags=["memory", "cache"],
+    )
+    change_update(
+        actor=engineer, change=change, tags=["memory", "leak"], expected_result="peak RSS -40 %"
+    )
+    log_in(page, engineer)
+    page.goto(change.get_absolute_url())
+    warning = page.locator(".files-check")
+    expect(warning).to_contain_text("These files disagree with the git diff")
+    expect(warning).to_contain_text("deploy/cache.conf")
+    expect(warning).to_contain_text("app/helpers.py")
+    shot(page, "8-files-disagree")
+
+    page.get_by_role("link", name="History").click()
+    update = page.locator("article.audit", has_text="updated").or_(
+        page.locator("article.audit", has_text="update")
+    )
+    row = update.first.locator("tr", has=page.get_by_role("rowheader", name="Tags"))
+    expect(row.locator("td.before li.removed")).to_have_text("removed: cache")
+    expect(row.locator("td.after li.added")).to_have_text("added: leak")
+    expect(update.first.get_by_role("rowheader", name="Expected result")).to_be_visible()
+    shot(page, "9-history-edit")
