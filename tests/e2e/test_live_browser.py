@@ -243,3 +243,41 @@ def test_files_that_disagree_with_git_and_a_readable_edit(
     expect(row.locator("td.after li.added")).to_have_text("added: leak")
     expect(update.first.get_by_role("rowheader", name="Expected result")).to_be_visible()
     shot(page, "9-history-edit")
+
+
+def test_a_verification_refreshes_the_list_without_losing_what_is_typed(
+    page: Page,
+    reviewer,
+    fix,  # noqa: F811
+):
+    from django.utils import timezone
+
+    from apps.checklists.models import ChecklistItem, VerificationStatus
+
+    lint, tests, *_rest = items(fix)
+    # A worker has yet to take the verification of "Run linting": the list asks every 2 s.
+    ChecklistItem.objects.filter(pk=lint.pk).update(
+        argv=["ruff", "check", "."], verification=VerificationStatus.QUEUED
+    )
+    log_in(page, reviewer)
+    page.goto(fix.get_absolute_url())
+    expect(page.locator(f"#item-{lint.pk}")).to_contain_text("A worker is verifying it (queued)")
+    mark_page(page)
+    reason = page.get_by_label(f"Reason to skip {tests.title}")
+    reason.fill("covered by the integration check")
+    with page.expect_response(lambda r: f"/checklists/changes/{fix.pk}/" in r.url):
+        pass  # at least one refresh while the text sits in the box
+    expect(reason).to_have_value("covered by the integration check")
+    expect(reason).to_be_focused()
+
+    # The worker's verdict arrives: the row says so and the asking stops.
+    ChecklistItem.objects.filter(pk=lint.pk).update(
+        verification=VerificationStatus.IDLE,
+        state="done",
+        actor_name="worker",
+        ticked_at=timezone.now(),
+    )
+    expect(page.locator(f"#item-{lint.pk}")).to_contain_text("done by worker", timeout=6_000)
+    expect(page.locator("#checklist-poll")).not_to_have_attribute("hx-trigger", "every 2s")
+    expect(reason).to_have_value("covered by the integration check")
+    assert same_page(page)
