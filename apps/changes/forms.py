@@ -11,7 +11,8 @@ class ChangeForm(forms.ModelForm):
     """Filing and editing a change. Model validators run here and again in the service."""
 
     files_touched = LinesField(
-        help_text="One path per line, relative to the repository root.",
+        help_text="One path per line, relative to the repository root. Leave it empty to "
+        "fill it from the git diff between the revisions.",
     )
     tags = LinesField(
         separator=",",

@@ -78,3 +78,34 @@ def fill_from_repository(change: Change, *, fill_files: bool, fetch_unknown: boo
         if fill_files:
             change.files_touched = [f.path for f in found["files"]][:MAX_FILES]
     return False
+
+
+@dataclasses.dataclass(frozen=True)
+class FilesCheck:
+    """Where the files touched that people typed disagree with the git diff."""
+
+    not_in_diff: list[str]
+    not_listed: list[str]
+
+
+def files_against_diff(change: Change) -> FilesCheck | None:
+    """How the files touched disagree with the diff between the resolved revisions; None when
+    they agree or there is no resolved diff to compare with."""
+    if not (change.base_sha and change.head_sha) or not change.files_touched:
+        return None
+    in_diff = [f["path"] for f in change.diffstat]
+    known = {*in_diff, *(f.get("old_path") for f in change.diffstat if f.get("old_path"))}
+    typed = set(change.files_touched)
+    check = FilesCheck(
+        not_in_diff=[path for path in change.files_touched if path not in known],
+        # Past the limit the list is cut short on purpose: the rest is not missing.
+        not_listed=[path for path in in_diff if path not in typed]
+        if len(in_diff) <= MAX_FILES
+        else [],
+    )
+    return check if check.not_in_diff or check.not_listed else None
+
+
+def files_from_diff(change: Change) -> list[str]:
+    """The files touched as the last diff gives them."""
+    return [f["path"] for f in change.diffstat][:MAX_FILES]

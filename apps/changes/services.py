@@ -17,8 +17,7 @@ from apps.projects.services import project_sync_enqueue
 from .events import ChangeEdited, ChangesFiled, RevisionsResolved
 from .expectations import expectation_error
 from .models import Change, ChangeStatus
-from .revisions import fill_from_repository, leave_to_worker
-from .validators import MAX_FILES
+from .revisions import files_from_diff, fill_from_repository, leave_to_worker
 
 # What an engineer can edit on a change; status belongs to the change's lifecycle.
 EDITABLE_FIELDS = (
@@ -179,7 +178,7 @@ def changes_create_many(*, actor: User, changes: list[Change], batch: int = 2000
 
 def _files_from_diff(change: Change) -> bool:
     """True while files touched is still exactly what the last diff filled in."""
-    return change.files_touched == [f["path"] for f in change.diffstat][:MAX_FILES]
+    return change.files_touched == files_from_diff(change)
 
 
 @transaction.atomic
@@ -209,6 +208,9 @@ def change_update(*, actor: User, change: Change, **fields) -> Change:
         needs_sync = fill_from_repository(
             locked, fill_files=not (hand_edited_files or files_edited_now)
         )
+    if not locked.files_touched and locked.diffstat:
+        # Cleared: git says again which files the change touches.
+        locked.files_touched = files_from_diff(locked)
     after = snapshot(locked, AUDITED_FIELDS)
     if before == after:
         return locked

@@ -12,6 +12,7 @@ from apps.core.htmx import htmx_target
 from . import sections, selectors
 from .forms import ChangeForm
 from .models import Change
+from .revisions import files_against_diff, waits_for_sync
 from .services import can_edit_change, change_create, change_update
 
 PAGE_SIZE = 50
@@ -38,6 +39,8 @@ def change_detail(request, pk: int):
         "tab": tab,
         "can_edit": can_edit_change(request.user, change),
         "history": selectors.change_history(change) if tab == "history" else None,
+        "files_check": files_against_diff(change),
+        "waits_for_sync": waits_for_sync(change),
     }
     if tab == "overview":
         context.update(sections.overview_context(request.user, change))

@@ -1,4 +1,9 @@
-"""The final notes of a shipped change: Markdown written from the record, at shipping time."""
+"""The final notes of a shipped change: Markdown written from the record, at shipping time,
+and that Markdown as HTML that is safe to put in a page."""
+
+import nh3
+from django.utils.safestring import SafeString, mark_safe
+from markdown_it import MarkdownIt
 
 from apps.measurements.charts import change_text, format_value
 from apps.measurements.metrics import label_of
@@ -73,3 +78,36 @@ def final_notes(change) -> str:
         lines.append(f"- [{mark}] {item.title}{who}{why}")
     lines += ["", "## Rollback", "", change.rollback_note, ""]
     return "\n".join(lines)
+
+
+# CommonMark with tables (the results table), raw HTML off: what people typed into a change
+# (its title, reason, rollback note) reaches the notes as text, never as markup.
+_markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
+HEADING_OFFSET = 2
+# The renderer already refuses `javascript:` links; the sanitiser is the second wall, and the
+# only one that holds if the renderer's options change.
+_ALLOWED_TAGS = {
+    *("h3", "h4", "h5", "h6", "p", "br", "hr", "blockquote", "ul", "ol", "li"),
+    *("strong", "em", "code", "pre", "a", "del"),
+    *("table", "thead", "tbody", "tr", "th", "td"),
+}
+# No `style`: the page's CSP refuses inline styles, so column alignment is left to the sheet.
+_ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
+
+
+def notes_html(markdown: str) -> SafeString:
+    """The notes rendered as HTML, sanitised: no script, no event handler, http(s) links only."""
+    tokens = _markdown.parse(markdown or "")
+    for token in tokens:
+        # The notes sit under the page's own headings: their `#` is the page's third level.
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + HEADING_OFFSET, 6)}"
+    html = _markdown.renderer.render(tokens, _markdown.options, {})
+    clean = nh3.clean(
+        html,
+        tags=_ALLOWED_TAGS,
+        attributes=_ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+    return mark_safe(clean)  # noqa: S308 - sanitised by nh3 just above

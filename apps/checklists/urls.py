@@ -5,6 +5,7 @@ from . import views
 app_name = "checklists"
 urlpatterns = [
     path("items/<int:pk>/", views.item_tick, name="tick"),
+    path("changes/<int:pk>/", views.section, name="section"),
     path("changes/<int:pk>/ship/", views.ship, name="ship"),
     path("changes/<int:pk>/rollback/", views.rollback, name="rollback"),
     path("changes/<int:pk>/notes.md", views.notes, name="notes"),

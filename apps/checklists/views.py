@@ -6,16 +6,18 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.roles import Role
+from apps.changes.models import Change
 from apps.changes.selectors import change_or_404
+from apps.changes.services import can_edit_change
 from apps.core import work
 from apps.core.exceptions import Conflict
 from apps.core.forms import add_service_errors
 from apps.projects.models import Project
 
 from .forms import TemplateItemForm
-from .items import can_tick
 from .models import ChecklistItem, TemplateItem
 from .rollback import change_rollback
+from .selectors import checklist_section
 from .shipping import change_ship
 from .templates import (
     template_for,
@@ -35,25 +37,35 @@ def _version(request) -> int | None:
         return None
 
 
-def _render_item(
-    request, item: ChecklistItem, *, error: str = "", note: str = "", status: int = 200
-):
-    item.refresh_from_db()
+def _regions(request, change: Change, *, status: int = 200, **extra):
+    """Every region of the change page a checklist action moves, as out-of-band swaps."""
+    change = change_or_404(change.pk, Change.objects.select_related("project", "rollback_of"))
     context = {
-        "note": note,
-        "item": item,
-        "change": item.change,
-        "error": error,
-        "can_tick_item": can_tick(request.user, item.change, item),
+        "change": change,
+        "can_edit": can_edit_change(request.user, change),
+        **checklist_section(request.user, change),
+        **extra,
     }
-    return render(request, "checklists/_item.html", context, status=status)
+    return render(request, "checklists/_regions.html", context, status=status)
+
+
+@login_required
+def section(request, pk: int):
+    """The checklist's regions as they are now: asked for when something else on the change
+    page moved (a measurement ended) and while a worker verifies an item."""
+    change = change_or_404(pk)
+    if request.headers.get("HX-Request") != "true":
+        return redirect(f"{change.get_absolute_url()}#checklist")
+    return _regions(request, change)
 
 
 @login_required
 @require_POST
 def item_tick(request, pk: int):
-    """Tick, untick or skip: the item's own box answers, in place (htmx) or by redirect."""
+    """Tick, untick or skip: the page's checklist regions answer, in place (htmx), or a
+    redirect."""
     item = get_object_or_404(ChecklistItem.objects.select_related("change"), pk=pk)
+    in_place = request.headers.get("HX-Request") == "true"
     sent = work.Publishing()
     try:
         if request.POST.get("action") == "verify":
@@ -69,13 +81,16 @@ def item_tick(request, pk: int):
                 version=_version(request),
                 reason=request.POST.get("reason", ""),
             )
-    except Conflict as exc:
-        return _render_item(request, item, error=str(exc), status=409)
-    except ValidationError as exc:
-        return _render_item(request, item, error=" ".join(exc.messages), status=400)
+    except (Conflict, ValidationError) as exc:
+        status = 409 if isinstance(exc, Conflict) else 400
+        error = str(exc) if isinstance(exc, Conflict) else " ".join(exc.messages)
+        if in_place:
+            return _regions(request, item.change, status=status, acted_on=item.pk, error=error)
+        messages.error(request, f"{item.title}: {error}")
+        return redirect(item.change)
     note = "" if sent.ok else work.BROKER_DOWN
-    if request.headers.get("HX-Request"):
-        return _render_item(request, item, note=note)
+    if in_place:
+        return _regions(request, item.change, acted_on=item.pk, note=note)
     if note:
         messages.warning(request, f"{item.title}: {note}")
     return redirect(item.change)
@@ -85,29 +100,49 @@ def item_tick(request, pk: int):
 @require_POST
 def ship(request, pk: int):
     change = change_or_404(pk)
+    in_place = request.headers.get("HX-Request") == "true"
     try:
         change = change_ship(
             actor=request.user, change=change, override_reason=request.POST.get("override", "")
         )
     except ValidationError as exc:
+        if in_place:
+            return _regions(request, change, status=400, ship_errors=exc.messages)
         for message in exc.messages:
             messages.error(request, message)
     else:
+        if in_place:
+            return _regions(request, change)
         messages.success(request, f"{change.number} shipped as {change.tag_name}.")
     return redirect(change)
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def rollback(request, pk: int):
+    """Roll back only once the person confirmed it: a page that says what will be filed, and a
+    form whose box must be ticked (no script needed)."""
     change = change_or_404(pk)
-    try:
-        reverse = change_rollback(actor=request.user, change=change)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return redirect(change)
-    messages.success(request, f"{reverse.number} filed to roll back {change.number}.")
-    return redirect(reverse)
+    if not can_edit_change(request.user, change):
+        raise PermissionDenied("Only the change's owner, a reviewer or an admin may roll it back.")
+    error = ""
+    if request.method == "POST":
+        if request.POST.get("confirm") != "yes":
+            error = "Tick the box to confirm the rollback."
+        else:
+            try:
+                reverse = change_rollback(actor=request.user, change=change)
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+                return redirect(change)
+            messages.success(request, f"{reverse.number} filed to roll back {change.number}.")
+            return redirect(reverse)
+    return render(
+        request,
+        "checklists/rollback_confirm.html",
+        {"change": change, "error": error},
+        status=400 if error else 200,
+    )
 
 
 @login_required

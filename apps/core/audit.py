@@ -1,11 +1,15 @@
-"""Writing audit entries. Services call `audit_record` inside their own transaction."""
+"""Writing audit entries (services call `audit_record` inside their own transaction) and
+reading them back as people read them."""
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from django.utils.text import capfirst
 
 from .context import request_id_var
 from .models import AuditEntry
@@ -105,3 +109,82 @@ def audit_history(obj: models.Model):
     return AuditEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk)
     )
+
+
+# --- reading ------------------------------------------------------------------------------
+
+# Keys an audit entry may carry that are not fields of its object (a metric's verdict, a
+# blocker list): each app that writes such keys registers how to name them, in its `ready()`.
+_label_finders: list[Callable[[str], str | None]] = []
+
+
+def register_audit_labels(finder: Callable[[str], str | None]) -> None:
+    """`finder(key)` names a key that is not a model field, or returns None if it cannot."""
+    if finder not in _label_finders:
+        _label_finders.append(finder)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field of an audit entry as people read it: its label, and its value before and
+    after with the choice labels shown instead of stored values."""
+
+    key: str
+    label: str
+    before: object
+    after: object
+
+    @property
+    def is_list(self) -> bool:
+        return isinstance(self.before, list) or isinstance(self.after, list)
+
+    @property
+    def removed(self) -> list:
+        """List fields: the entries the action took out."""
+        after = self.after if isinstance(self.after, list) else []
+        return [v for v in self.before or [] if v not in after] if self.is_list else []
+
+    @property
+    def added(self) -> list:
+        """List fields: the entries the action put in."""
+        before = self.before if isinstance(self.before, list) else []
+        return [v for v in self.after or [] if v not in before] if self.is_list else []
+
+
+def _label(model: type[models.Model] | None, key: str) -> tuple[str, dict]:
+    """The key's label and, for a field with choices, its value → label map."""
+    if model is not None:
+        try:
+            field = model._meta.get_field(key)
+        except FieldDoesNotExist:
+            pass
+        else:
+            choices = {str(v): str(text) for v, text in getattr(field, "flatchoices", [])}
+            return capfirst(str(field.verbose_name)), choices
+    for finder in _label_finders:
+        found = finder(key)
+        if found:
+            return capfirst(found), {}
+    return capfirst(key.replace("_", " ")), {}
+
+
+def _empty(value) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def readable_changes(entry: AuditEntry) -> list[FieldChange]:
+    """The fields an entry changed, labelled for people, in the order of the object's fields
+    (other keys after them, by label)."""
+    # By id: the content types are cached, so a page of entries costs no query for them.
+    model = ContentType.objects.get_for_id(entry.content_type_id).model_class()
+    order = {f.name: n for n, f in enumerate(model._meta.fields)} if model else {}
+    rows = []
+    for key, before, after in entry.changed_fields():
+        if _empty(before) and _empty(after):
+            continue  # None became "": nothing a person would call a change
+        label, choices = _label(model, key)
+        if choices:
+            before = choices.get(str(before), before) if before is not None else None
+            after = choices.get(str(after), after) if after is not None else None
+        rows.append(FieldChange(key=key, label=label, before=before, after=after))
+    return sorted(rows, key=lambda r: (order.get(r.key, len(order)), r.label))

@@ -141,9 +141,14 @@ def canonical_key(name: str) -> str:
     return slug
 
 
-def label_of(key: str) -> str:
+def builtin_label(key: str) -> str | None:
+    """The label of a built-in metric, or None for any other key."""
     metric = all_builtin().get(key)
-    return metric.label if metric else key.replace("_", " ")
+    return metric.label if metric else None
+
+
+def label_of(key: str) -> str:
+    return builtin_label(key) or key.replace("_", " ")
 
 
 def split_declared_unit(text: str) -> tuple[str, Direction | None]:

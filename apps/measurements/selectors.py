@@ -3,6 +3,7 @@
 from statistics import median
 
 from apps.changes.models import Change
+from apps.core.queues import waiting_notice
 
 from . import metrics, stats
 from .charts import change_text, format_value, percentile_chart, strip_chart, timeline_chart
@@ -62,6 +63,12 @@ def measurement_display(measurement: Measurement) -> dict:
         if row["metric"].startswith("latency_") and row.get("endpoint") is None:
             row["warnings"] = http.get("cache_warnings", [])
     return {
+        # Queued: whether a worker is taking it (core/_queue_warning.html).
+        "waiting": waiting_notice(
+            since=measurement.created, queue=measurement.profile.environment.queue
+        )
+        if measurement.status == MeasurementStatus.QUEUED
+        else None,
         "http": http,
         "rows": rows,
         "timeline": timeline,

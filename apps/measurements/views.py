@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 from apps.changes.selectors import change_or_404
 from apps.changes.services import can_edit_change
 from apps.core import work
-from apps.core.htmx import htmx_target
+from apps.core.htmx import CHANGE_UPDATED, htmx_target, trigger
 
 from .lifecycle import (
     measurement_calibrate,
@@ -17,7 +17,7 @@ from .lifecycle import (
     measurement_snapshot_after,
 )
 from .models import Measurement, MeasurementStatus, Profile
-from .selectors import measurement_display, run_records, runs_csv
+from .selectors import measurement_display, measurement_section, run_records, runs_csv
 
 
 def _context(request, measurement: Measurement) -> dict:
@@ -38,8 +38,21 @@ def measurement_detail(request, pk: int):
     )
     context = _context(request, measurement)
     if htmx_target(request):
-        return render(request, "measurements/_measurement.html", context)
+        response = render(request, "measurements/_measurement.html", context)
+        # A poll that finds the measurement over: the rest of the page follows.
+        return response if measurement.is_active else trigger(response, CHANGE_UPDATED)
     return render(request, "measurements/detail.html", context)
+
+
+def _card(request, measurement: Measurement):
+    """The measurement's card in place, and the change page told its state moved."""
+    measurement.refresh_from_db()
+    response = render(request, "measurements/_measurement.html", _context(request, measurement))
+    return trigger(response, CHANGE_UPDATED)
+
+
+def _in_place(request) -> bool:
+    return request.headers.get("HX-Request") == "true"
 
 
 @login_required
@@ -47,20 +60,35 @@ def measurement_detail(request, pk: int):
 def measurement_start(request, pk: int):
     change = change_or_404(pk)
     profile = Profile.objects.filter(pk=request.POST.get("profile") or 0).first()
+    notes, level = [], messages.ERROR
     if profile is None:
-        messages.error(request, "Pick a measurement profile.")
-        return redirect(change)
-    try:
-        with work.publishing() as sent:
-            measurement_request(actor=request.user, change=change, profile=profile)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        notes = ["Pick a measurement profile."]
     else:
-        if sent.ok:
-            messages.success(request, f"Measuring {change.number} with {profile.name}.")
+        try:
+            with work.publishing() as sent:
+                measurement_request(actor=request.user, change=change, profile=profile)
+        except ValidationError as exc:
+            notes = [" ".join(exc.messages)]
         else:
-            messages.warning(request, f"{change.number} with {profile.name}: {work.BROKER_DOWN}")
-    return redirect(change)
+            level = messages.SUCCESS if sent.ok else messages.WARNING
+            notes = [
+                f"Measuring {change.number} with {profile.name}."
+                if sent.ok
+                else f"{change.number} with {profile.name}: {work.BROKER_DOWN}"
+            ]
+    if not _in_place(request):
+        for text in notes:
+            messages.add_message(request, level, text)
+        return redirect(change)
+    # In place the new card is the news; only a problem is said in words.
+    context = {
+        "change": change,
+        "can_edit": can_edit_change(request.user, change),
+        "notes": [] if level == messages.SUCCESS else notes,
+        **measurement_section(request.user, change),
+    }
+    response = render(request, "measurements/_section.html", context)
+    return trigger(response, CHANGE_UPDATED)
 
 
 @login_required
@@ -76,6 +104,13 @@ def measurement_after(request, pk: int):
     else:
         if not sent.ok:
             messages.warning(request, work.BROKER_DOWN)
+        elif _in_place(request):
+            return _card(request, measurement)
+    if _in_place(request):
+        # The flash message says what went wrong: htmx loads the whole page to show it.
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = measurement.change.get_absolute_url()
+        return response
     return redirect(measurement.change)
 
 
@@ -84,6 +119,8 @@ def measurement_after(request, pk: int):
 def measurement_cancel_view(request, pk: int):
     measurement = get_object_or_404(Measurement, pk=pk)
     measurement_cancel(actor=request.user, measurement=measurement)
+    if _in_place(request):
+        return _card(request, measurement)
     return redirect(measurement.change or measurement.profile.project)
 
 

@@ -10,10 +10,8 @@ class OperationsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
-        from apps.changes import sections
         from apps.core import health
 
         from . import fleet
 
         health.register_warnings(fleet.readiness_warnings)
-        sections.register(fleet.waiting_queue_section)

@@ -20,18 +20,14 @@ import logging
 from django.conf import settings
 from django.core.cache import cache
 
-from apps.celery_app import app
 from apps.checklists.models import ChecklistItem, VerificationStatus
+from apps.core.queues import CACHE_SECONDS, INSPECT_TIMEOUT, ask_workers
 from apps.core.work import stale_before
 from apps.measurements.models import Measurement, MeasurementStatus
 from apps.projects.models import Environment, JobStatus, RepositoryJob
 
 log = logging.getLogger(__name__)
 
-# Seconds to wait for workers' answers: a probe or a page must not hang on a busy broker.
-INSPECT_TIMEOUT = 1.0
-# Seconds a readiness probe or a change page reuses the last answer.
-CACHE_SECONDS = 15
 _CACHE_KEY = "fixledger:fleet"
 
 
@@ -92,27 +88,11 @@ def _waiting_queues() -> set[str]:
     return {Environment(name=name).queue for name in names}
 
 
-def _ask_workers(timeout: float) -> dict[str, list[str]] | None:
-    """The queues of every worker that answers, by name; None if none answered."""
-    try:
-        pongs = app.control.inspect(timeout=timeout).ping() or {}
-        if not pongs:
-            return None
-        # Every worker that answered the ping is asked by name: the call returns once all did.
-        inspect = app.control.inspect(timeout=timeout, destination=list(pongs), limit=len(pongs))
-        queues = inspect.active_queues() or {}
-    except Exception as exc:
-        # Each transport raises its own connection errors: the database still answers.
-        log.warning("workers did not answer remote control: %s", exc)
-        return None
-    return {name: sorted(q["name"] for q in queues.get(name) or []) for name in pongs}
-
-
 def fleet_status(*, timeout: float = INSPECT_TIMEOUT) -> Fleet:
     """The workers and the environment queues without one, asked now."""
     environment_queues = sorted(e.queue for e in Environment.objects.all())
     doing = _doing()
-    answered = _ask_workers(timeout)
+    answered = ask_workers(timeout)
     if answered is not None:
         consumed = {queue for queues in answered.values() for queue in queues}
         workers = [
@@ -149,19 +129,6 @@ def fleet_status_cached() -> Fleet:
     return fleet
 
 
-def queue_without_worker(change) -> str | None:
-    """The queue that a queued measurement of `change` waits on, if no worker consumes it."""
-    waiting = (
-        Measurement.objects.filter(change=change, status=MeasurementStatus.QUEUED)
-        .values_list("profile__environment__name", flat=True)
-        .first()
-    )
-    if waiting is None:
-        return None
-    queue = Environment(name=waiting).queue
-    return queue if queue in fleet_status_cached().unconsumed else None
-
-
 def readiness_warnings() -> list[str]:
     """For the readiness probe: queues no worker consumes (it answers even if listing fails)."""
     try:
@@ -170,8 +137,3 @@ def readiness_warnings() -> list[str]:
         log.warning("readiness: could not list the workers: %s", exc)
         return [f"workers unknown: {exc.__class__.__name__}"]
     return [f"no worker consumes {queue} ({fleet.source})" for queue in fleet.unconsumed]
-
-
-def waiting_queue_section(user, change) -> dict:
-    """For the change page: the queue its measurement waits on with no worker to take it."""
-    return {"waiting_queue": queue_without_worker(change)}

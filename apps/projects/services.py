@@ -48,6 +48,8 @@ def repository_job_request(
             error="",
             finished_at=None,
             published_at=timezone.now(),
+            # Queued again now: what "waiting since" is read from (update() skips auto_now).
+            updated=timezone.now(),
         ):
             if fresh:
                 RepositoryJob.objects.filter(pk=job.pk).update(fresh=True)

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -8,9 +9,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.accounts.roles import Role
 from apps.core import work
 from apps.core.forms import add_service_errors
+from apps.core.htmx import htmx_target
+from apps.core.queues import waiting_notice
 
 from .forms import ProjectForm
-from .models import Project
+from .models import JobKind, JobStatus, Project
 from .services import project_create, project_sync_request, project_update
 
 RECENT_CHANGES = 10
@@ -22,15 +25,28 @@ def project_list(request):
     return render(request, "projects/list.html", {"projects": projects})
 
 
+def _sync_context(project: Project, notes: list[str] | None = None) -> dict:
+    """The sync region: its state, and whether a worker has taken a queued sync."""
+    queued = project.jobs.filter(kind=JobKind.SYNC, status=JobStatus.QUEUED).first()
+    waiting = (
+        waiting_notice(since=queued.updated, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+        if queued
+        else None
+    )
+    return {"project": project, "waiting": waiting, "sync_notes": notes or []}
+
+
 @login_required
 def project_detail(request, slug: str):
     project = get_object_or_404(Project, slug=slug)
+    if htmx_target(request) == "project-sync":
+        return render(request, "projects/_sync_state.html", _sync_context(project))
     recent = project.changes.select_related("owner")[:RECENT_CHANGES]
     profiles = project.profiles.select_related("environment")
     return render(
         request,
         "projects/detail.html",
-        {"project": project, "recent": recent, "profiles": profiles},
+        {"recent": recent, "profiles": profiles, **_sync_context(project)},
     )
 
 
@@ -67,14 +83,22 @@ def project_form(request, slug: str | None = None):
 @require_POST
 def project_sync(request, slug: str):
     project = get_object_or_404(Project, slug=slug)
+    level = messages.ERROR
     try:
         with work.publishing() as sent:
             project_sync_request(actor=request.user, project=project)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        text = " ".join(exc.messages)
     else:
-        if sent.ok:
-            messages.success(request, "Sync requested; a worker fetches the repository now.")
-        else:
-            messages.warning(request, f"Sync requested. {work.BROKER_DOWN}")
+        level = messages.SUCCESS if sent.ok else messages.WARNING
+        text = (
+            "Sync requested; a worker fetches the repository now."
+            if sent.ok
+            else f"Sync requested. {work.BROKER_DOWN}"
+        )
+    if request.headers.get("HX-Request") == "true":
+        project.refresh_from_db()
+        notes = [] if level == messages.SUCCESS else [text]
+        return render(request, "projects/_sync_state.html", _sync_context(project, notes))
+    messages.add_message(request, level, text)
     return redirect("projects:detail", slug=project.slug)

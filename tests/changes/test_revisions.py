@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from apps.changes.revisions import WAITING_FOR_SYNC
+from apps.changes.revisions import WAITING_FOR_SYNC, files_against_diff
 from apps.changes.services import change_create, change_update
 from apps.projects.models import JobStatus, RepositoryJob
 from apps.projects.services import project_create
@@ -232,3 +232,79 @@ def test_a_sha_that_even_a_fetch_does_not_bring_is_recorded_as_unknown(engineer,
     assert change.head_sha == ""
     assert "No commit named 'deadbeef12'" in change.revision_error
     assert "last sync" in change.revision_error
+
+
+def test_hand_typed_files_that_disagree_with_git_are_flagged(as_user, engineer, project):
+    change = file_change(
+        engineer,
+        project,
+        base_revision="main",
+        head_revision="fix/cache",
+        files_touched=["app/cache.py", "app/util.py", "deploy/cache.conf"],
+    )
+    check = files_against_diff(change)
+    # app/util.py was renamed to app/helpers.py: the old name still counts as in the diff.
+    assert check.not_in_diff == ["deploy/cache.conf"]
+    assert check.not_listed == ["app/helpers.py", "assets/logo.png"]
+    page = as_user(engineer).get(change.get_absolute_url()).content.decode()
+    assert "These files disagree with the git diff" in page
+    assert "Listed, but not in the diff:" in page
+    assert "In the diff, but not listed:" in page
+
+    agreeing = file_change(engineer, project, base_revision="main", head_revision="fix/cache")
+    assert files_against_diff(agreeing) is None
+    page = as_user(engineer).get(agreeing.get_absolute_url()).content.decode()
+    assert "disagree with the git diff" not in page
+
+
+def test_clearing_files_touched_refills_them_from_git(as_user, engineer, project):
+    change = file_change(
+        engineer,
+        project,
+        base_revision="main",
+        head_revision="fix/cache",
+        files_touched=["deploy/cache.conf"],
+    )
+    change_update(actor=engineer, change=change, files_touched=[])
+    change.refresh_from_db()
+    assert change.files_touched == EXPECTED_FILES
+    assert files_against_diff(change) is None
+
+    # The same through the edit form: an empty box is filled from git.
+    change_update(actor=engineer, change=change, files_touched=["deploy/cache.conf"])
+    form = {
+        "title": change.title,
+        "project": project.pk,
+        "reason": change.reason,
+        "expected_result": change.expected_result,
+        "base_revision": "main",
+        "head_revision": "fix/cache",
+        "files_touched": "",
+        "tags": "",
+    }
+    response = as_user(engineer).post(f"/changes/{change.number}/edit/", form)
+    assert response.status_code == 302
+    change.refresh_from_db()
+    assert change.files_touched == EXPECTED_FILES
+
+
+def test_the_change_page_asks_again_while_a_sync_resolves_its_revisions(
+    as_user, engineer, admin, upstream
+):
+    project = project_create(
+        actor=admin, name="Search", slug="search", repository_url=str(upstream[0])
+    )
+    RepositoryJob.objects.filter(project=project).update(status=JobStatus.FAILED)
+    change = file_change(engineer, project, base_revision="main", head_revision="fix/cache")
+    client = as_user(engineer)
+    poll = f'hx-get="{change.get_absolute_url()}" hx-trigger="every 2s"'
+    page = client.get(change.get_absolute_url()).content.decode()
+    assert WAITING_FOR_SYNC in page
+    assert poll in page
+    # What the poll brings once resolved: the record, the commits and the release panel.
+    assert 'hx-select-oob="#change-git,#release:innerHTML,#release-summary:innerHTML"' in page
+    sync_project(project.pk)
+    page = client.get(change.get_absolute_url()).content.decode()
+    assert poll not in page
+    assert '<div id="change-git">' in page and "Bound the response cache" in page
+    assert 'id="release"' in page and 'id="release-summary"' in page

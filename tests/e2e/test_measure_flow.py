@@ -63,6 +63,8 @@ def test_the_demo_is_measured_and_ships_without_an_override(page: Page, engineer
     expect(checklist).to_contain_text("Not measured: measure the change")
     expect(checklist.get_by_role("button", name="Tag the release")).to_have_count(0)
     page.get_by_role("button", name="Measure", exact=True).click()
+    # Measuring answers in place: the card is there once the request was made.
+    expect(page.locator("progress")).to_be_visible()
     execute(measurement_id=Measurement.objects.get().pk, worker="browser-test@host")
 
     section = page.locator("section.measurement")
@@ -89,7 +91,9 @@ def test_the_demo_is_measured_and_ships_without_an_override(page: Page, engineer
     page.reload()
     expect(page.locator(".blockers")).to_have_count(0)
     page.get_by_role("button", name="Tag the release").click()
-    expect(page.get_by_role("status")).to_contain_text(f"{change.number} shipped as")
+    # In place: the header and the release panel say so, no flash message after a reload.
+    expect(page.locator("#change-status")).to_have_text("Shipped")
+    expect(page.locator("#release-summary")).to_contain_text(f"fixledger/{change.number}")
     change.refresh_from_db()
     assert change.status == "shipped"
     assert not [e for e in audit_history(change) if e.action == "override"]

@@ -28,7 +28,7 @@ def test_finished_measurement_shows_verdicts_and_charts(as_user, engineer, demo_
     measurement = Measurement.objects.get()
     execute(measurement_id=measurement.pk, worker="w@test")
     page = client.get(demo_change.get_absolute_url()).content.decode()
-    assert "hx-trigger" not in page, "a finished measurement stops polling"
+    assert "every 1s" not in page, "a finished measurement stops polling"
     assert "peak RSS" in page
     assert "verdict-improved" in page
     assert "<svg" in page

@@ -110,5 +110,6 @@ def test_a_change_page_says_its_measurement_waits_on_a_queue_without_worker(
     waiting = measurement_request(actor=engineer, change=demo_change, profile=staged)
     Measurement.objects.filter(pk=waiting.pk).update(created=timezone.now() - timedelta(hours=1))
     page = as_user(engineer).get(f"/changes/{demo_change.number}/").content.decode()
-    assert "No worker consumes <code>measure.staging</code>" in page
-    assert "this measurement waits" in page
+    # No worker answers here, so the page says how long it waited, on which queue.
+    assert "No worker has taken this for 1\xa0hour" in page
+    assert "consuming queue <code>measure.staging</code>" in page

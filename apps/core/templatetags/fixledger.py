@@ -34,3 +34,23 @@ def signed_size(value: int) -> str:
 def binary_size(value: int) -> str:
     """A size with binary prefixes: 57.2 MiB."""
     return format_bytes(value)
+
+
+@register.filter
+def readable_changes(entry) -> list:
+    """An audit entry's fields with labels, before and after (see `audit.readable_changes`)."""
+    from apps.core.audit import readable_changes as readable
+
+    return readable(entry)
+
+
+@register.filter
+def value_kind(value) -> str:
+    """How a recorded value is shown: `empty`, `list`, `mapping` or `text`."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "empty"
+    if isinstance(value, list | tuple):
+        return "list"
+    if isinstance(value, dict):
+        return "mapping"
+    return "text"
