@@ -27,6 +27,7 @@ DERIVED_FIELDS = (
     "shipped_at",
     "final_notes",
     "rollback_of",
+    "latest_verdict",
     "created",
     "updated",
 )
@@ -111,14 +112,27 @@ class Change(TimeStampedModel):
     rollback_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="rollbacks"
     )
+    # What the change list shows of the latest finished measurement, kept here so a page of
+    # changes needs no look at measurements: {"verdict", "metric", "label", "change_pct",
+    # "measurement"}; empty while nothing was measured. Written by the measurements side when
+    # a measurement finishes (this app knows nothing of measurements).
+    latest_verdict = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-id"]
+        # The change list (selectors.change_page) walks one of these newest first for every
+        # combination of its filters: equality on the filtered columns, then the id, so a deep
+        # page is an index-only walk and never a sort. Without a filter it walks the primary key.
         indexes = [
-            # The change list filtered by one project / owner / status, newest first.
             models.Index(fields=["project", "-id"], name="change_project_idx"),
             models.Index(fields=["owner", "-id"], name="change_owner_idx"),
             models.Index(fields=["status", "-id"], name="change_status_idx"),
+            models.Index(fields=["project", "owner", "-id"], name="change_project_owner_idx"),
+            models.Index(fields=["project", "status", "-id"], name="change_project_status_idx"),
+            models.Index(fields=["owner", "status", "-id"], name="change_owner_status_idx"),
+            models.Index(
+                fields=["project", "owner", "status", "-id"], name="change_proj_owner_status_idx"
+            ),
         ]
 
     def __str__(self) -> str:

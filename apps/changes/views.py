@@ -1,7 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -17,13 +16,12 @@ from .forms import ChangeForm
 from .models import Change
 from .services import can_edit_change, change_create, change_update
 
-PAGE_SIZE = 50
-
 
 @login_required
 def change_list(request):
-    changes = selectors.ChangeFilter(request.GET or None, queryset=selectors.change_list())
-    page = Paginator(changes.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    changes = selectors.ChangeFilter(request.GET or None, queryset=Change.objects.all())
+    number = selectors.page_number(request.GET.get("page"))
+    page = selectors.change_page(changes.qs, number)
     query = request.GET.copy()
     query.pop("page", None)
     context = {"filter": changes, "page": page, "query": query.urlencode()}

@@ -1,6 +1,5 @@
 """Reads for measurement pages: results with formatted numbers and their charts."""
 
-from dataclasses import replace
 from statistics import median
 
 from apps.changes.models import Change
@@ -305,16 +304,7 @@ def blocking_results(measurement) -> list[tuple[str, str]]:
     where = f"measurement {measurement.pk} ({measurement.profile.name})"
     found = []
     for result in measurement.results or []:
-        metric = policy.metric(
-            result["metric"],
-            unit=result.get("unit"),
-            declared=metrics.Direction.LOWER
-            if result.get("lower_is_better", True)
-            else metrics.Direction.HIGHER,
-        )
-        if result.get("endpoint"):
-            # An HTTP metric of one endpoint: the refusal names it ("... of GET /items").
-            metric = replace(metric, label=result.get("label") or metric.label)
+        metric = metrics.result_metric(policy, result)
         if metrics.blocks(result, metric):
             text = metrics.blocker_text(result, metric, measurement=where)
             found.append((result["metric"], text))
