@@ -6,6 +6,7 @@ from django.db import models
 from django.urls import reverse
 
 from apps.core.models import TimeStampedModel
+from apps.core.units import signed_pct
 from apps.projects.models import Project
 from apps.projects.revisions import MAX_REVISION_LENGTH, validate_revision
 
@@ -144,3 +145,17 @@ class Change(TimeStampedModel):
 
     def get_absolute_url(self) -> str:
         return reverse("changes:detail", kwargs={"pk": self.pk})
+
+    @property
+    def verdict_line(self) -> dict[str, str] | None:
+        """The latest verdict as a list shows it, or None while nothing was measured:
+        `verdict` ("improved"), `css` ("improved", "no-detectable-change") and `gain`
+        ("peak RSS \u221282.0 %", or just the label when there is no relative change)."""
+        summary = self.latest_verdict or {}
+        verdict = summary.get("verdict")
+        if not verdict:
+            return None
+        gain = summary.get("label") or ""
+        if gain and summary.get("change_pct") is not None:
+            gain = f"{gain} {signed_pct(summary['change_pct'])}"
+        return {"verdict": verdict, "css": verdict.replace(" ", "-"), "gain": gain}

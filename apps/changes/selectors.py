@@ -31,7 +31,7 @@ def owner_choices(also: str = ""):
     owners = [role.value for role in Role if RANK[role] >= RANK[Role.ENGINEER]]
     may_own = Q(is_active=True) & (Q(is_superuser=True) | Q(groups__name__in=owners))
     chosen = Q(username=also) if also else Q(pk__in=[])
-    return User.objects.filter(may_own | chosen).distinct().order_by("username")
+    return User.objects.filter(may_own | chosen).distinct().only("username").order_by("username")
 
 
 class ChangeFilter(django_filters.FilterSet):

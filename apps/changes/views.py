@@ -27,6 +27,10 @@ def change_list(request):
     context = {"filter": changes, "page": page, "query": query.urlencode()}
     if htmx_target(request) == "change-results":
         return render(request, "changes/_results.html", context)
+    # Read here in one query each: a loop over a model field's choices would count them first.
+    context["choices"] = {
+        name: [choice for choice in changes.form[name].field.choices] for name in changes.filters
+    }
     return render(request, "changes/list.html", context)
 
 

@@ -168,19 +168,46 @@ def measure(viewer, pages, requests: int) -> None:
             client.get(url)
         queries[name] = len(ctx.captured_queries)
     times: dict[str, list[float]] = {name: [] for name, _ in pages}
+    cpu: dict[str, list[float]] = {name: [] for name, _ in pages}
+    db: dict[str, list[float]] = {name: [] for name, _ in pages}
+    in_queries = [0.0]
+
+    def timed(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            in_queries[0] += time.perf_counter() - started
+
     # Interleaved, so whatever else the machine does hits every page alike.
-    for _ in range(requests):
-        for name, url in pages:
-            started = time.perf_counter()
-            client.get(url)
-            times[name].append((time.perf_counter() - started) * 1000)
-    print(f"\nserver time, in-process (Django test client), {requests} requests a page")
-    header = f"{'page':<28} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'queries':>8}"
+    with connection.execute_wrapper(timed):
+        for _ in range(requests):
+            for name, url in pages:
+                in_queries[0] = 0.0
+                started, started_cpu = time.perf_counter(), time.process_time()
+                client.get(url)
+                times[name].append((time.perf_counter() - started) * 1000)
+                cpu[name].append((time.process_time() - started_cpu) * 1000)
+                db[name].append(in_queries[0] * 1000)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"\nserver time, in-process (Django test client), {requests} requests a page, "
+        f"load average {load} on {os.cpu_count()} cores"
+    )
+    print("time: wall clock in Django; cpu: this process's CPU in it; db: waiting on queries")
+    header = (
+        f"{'page':<26} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7} {'cpu p50':>8} {'db p50':>7}"
+        f" {'db p95':>7} {'queries':>7}"
+    )
     print(header)
     print("-" * len(header))
     for name, url in pages:
         p50, p95, top = percentiles(times[name])
-        print(f"{name:<28} {p50:>8.1f} {p95:>8.1f} {top:>8.1f} {queries[name]:>8}   {url}")
+        db50, db95, _ = percentiles(db[name])
+        print(
+            f"{name:<26} {p50:>7.1f} {p95:>7.1f} {top:>7.1f} {statistics.median(cpu[name]):>8.1f}"
+            f" {db50:>7.1f} {db95:>7.1f} {queries[name]:>7}   {url}"
+        )
 
 
 def main() -> None:

@@ -3,7 +3,6 @@ from datetime import datetime
 from django import template
 
 from apps.core.units import format_bytes
-from apps.core.units import signed_pct as _signed_pct
 
 register = template.Library()
 
@@ -35,9 +34,3 @@ def signed_size(value: int) -> str:
 def binary_size(value: int) -> str:
     """A size with binary prefixes: 57.2 MiB."""
     return format_bytes(value)
-
-
-@register.filter
-def signed_pct(value) -> str:
-    """A relative change with its sign: +7.2 %, \u221282.0 %; "—" for none."""
-    return _signed_pct(value)
