@@ -105,7 +105,7 @@ class ChangePage:
     @property
     def num_pages(self) -> int | None:
         """None while the count is capped: the last page is not known."""
-        return None if self.capped else max(1, -(-self.count // PAGE_SIZE))
+        return None if self.capped else _pages(self.count)
 
 
 def page_number(value) -> int:
@@ -119,18 +119,27 @@ def page_number(value) -> int:
 def change_page(changes, number: int) -> ChangePage:
     """Page `number` (from 1) of `changes` (filtered, not sliced), newest first.
 
-    In three short queries, whatever the page: the ids of the page are read off the index the
-    filters use (an index-only walk, even a thousand pages deep), then those rows with their
-    project and owner, then the count up to COUNT_CAP. A number past the last page shows the
-    last one when the count is known.
+    In at most three short queries, whatever the page: the count up to COUNT_CAP (a page past
+    the cap needs none: there are more), the ids of the page read off the index the filters
+    use (an index-only walk, even a thousand pages deep), then those rows with their project
+    and owner. A number past the last page shows the last page (found by counting up to the
+    number asked for, only then).
     """
-    count = changes.order_by()[: COUNT_CAP + 1].count()
     changes = changes.order_by("-pk")
-    capped = count > COUNT_CAP
-    if not capped:
-        number = min(number, max(1, -(-count // PAGE_SIZE)))
     offset = (number - 1) * PAGE_SIZE
-    ids = list(changes.values_list("pk", flat=True)[offset : offset + PAGE_SIZE + 1])
+    count = None  # exact when known
+    if offset < COUNT_CAP:
+        counted = changes.order_by()[: COUNT_CAP + 1].count()
+        count = counted if counted <= COUNT_CAP else None
+    if count is not None:
+        number = min(number, _pages(count))
+        offset = (number - 1) * PAGE_SIZE
+    ids = _ids(changes, offset)
+    if not ids and count is None and number > 1:
+        count = changes.order_by()[:offset].count()
+        number = _pages(count)
+        offset = (number - 1) * PAGE_SIZE
+        ids = _ids(changes, offset)
     rows = list(
         Change.objects.filter(pk__in=ids[:PAGE_SIZE])
         .select_related("project", "owner")
@@ -145,6 +154,16 @@ def change_page(changes, number: int) -> ChangePage:
         )
         .order_by("-pk")
     )
+    capped = count is None
     if capped:
         count = max(COUNT_CAP, offset + len(rows))
     return ChangePage(rows, number, count, capped, has_next=len(ids) > PAGE_SIZE)
+
+
+def _pages(count: int) -> int:
+    return max(1, -(-count // PAGE_SIZE))
+
+
+def _ids(changes, offset: int) -> list[int]:
+    """The ids of a page and of the first row after it, if any (to know there is a next)."""
+    return list(changes.values_list("pk", flat=True)[offset : offset + PAGE_SIZE + 1])
