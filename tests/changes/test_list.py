@@ -249,6 +249,7 @@ def test_the_owner_filter_lists_who_may_own_changes_from_the_users_table(
 
 
 INDEX_OF = {
+    (): "change_newest_idx",  # SQLite; PostgreSQL walks its primary key
     ("project",): "change_project_idx",
     ("owner",): "change_owner_idx",
     ("status",): "change_status_idx",
