@@ -6,6 +6,7 @@ from django.db import models
 from django.urls import reverse
 
 from apps.core.models import TimeStampedModel
+from apps.core.units import signed_pct
 from apps.projects.models import Project
 from apps.projects.revisions import MAX_REVISION_LENGTH, validate_revision
 
@@ -27,6 +28,7 @@ DERIVED_FIELDS = (
     "shipped_at",
     "final_notes",
     "rollback_of",
+    "latest_verdict",
     "created",
     "updated",
 )
@@ -111,14 +113,30 @@ class Change(TimeStampedModel):
     rollback_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="rollbacks"
     )
+    # What the change list shows of the latest finished measurement, kept here so a page of
+    # changes needs no look at measurements: {"verdict", "metric", "label", "change_pct",
+    # "measurement"}; empty while nothing was measured. Written by the measurements side when
+    # a measurement finishes (this app knows nothing of measurements).
+    latest_verdict = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-id"]
+        # The change list (selectors.change_page) walks one of these newest first for every
+        # combination of its filters: equality on the filtered columns, then the id, so a deep
+        # page is an index-only walk and never a sort.
         indexes = [
-            # The change list filtered by one project / owner / status, newest first.
+            # Without a filter: PostgreSQL walks its primary key, but SQLite's primary key is
+            # the table itself, whose wide rows made page 2,000 read 100,000 of them.
+            models.Index(fields=["-id"], name="change_newest_idx"),
             models.Index(fields=["project", "-id"], name="change_project_idx"),
             models.Index(fields=["owner", "-id"], name="change_owner_idx"),
             models.Index(fields=["status", "-id"], name="change_status_idx"),
+            models.Index(fields=["project", "owner", "-id"], name="change_project_owner_idx"),
+            models.Index(fields=["project", "status", "-id"], name="change_project_status_idx"),
+            models.Index(fields=["owner", "status", "-id"], name="change_owner_status_idx"),
+            models.Index(
+                fields=["project", "owner", "status", "-id"], name="change_proj_owner_status_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -130,3 +148,17 @@ class Change(TimeStampedModel):
 
     def get_absolute_url(self) -> str:
         return reverse("changes:detail", kwargs={"pk": self.pk})
+
+    @property
+    def verdict_line(self) -> dict[str, str] | None:
+        """The latest verdict as a list shows it, or None while nothing was measured:
+        `verdict` ("improved"), `css` ("improved", "no-detectable-change") and `gain`
+        ("peak RSS \u221282.0 %", or just the label when there is no relative change)."""
+        summary = self.latest_verdict or {}
+        verdict = summary.get("verdict")
+        if not verdict:
+            return None
+        gain = summary.get("label") or ""
+        if gain and summary.get("change_pct") is not None:
+            gain = f"{gain} {signed_pct(summary['change_pct'])}"
+        return {"verdict": verdict, "css": verdict.replace(" ", "-"), "gain": gain}

@@ -1,7 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -15,18 +14,21 @@ from .models import Change
 from .revisions import files_against_diff, waits_for_sync
 from .services import can_edit_change, change_create, change_update
 
-PAGE_SIZE = 50
-
 
 @login_required
 def change_list(request):
-    changes = selectors.ChangeFilter(request.GET or None, queryset=selectors.change_list())
-    page = Paginator(changes.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    changes = selectors.ChangeFilter(request.GET or None, queryset=Change.objects.all())
+    number = selectors.page_number(request.GET.get("page"))
+    page = selectors.change_page(changes.qs, number)
     query = request.GET.copy()
     query.pop("page", None)
     context = {"filter": changes, "page": page, "query": query.urlencode()}
     if htmx_target(request) == "change-results":
         return render(request, "changes/_results.html", context)
+    # Read here in one query each: a loop over a model field's choices would count them first.
+    context["choices"] = {
+        name: [choice for choice in changes.form[name].field.choices] for name in changes.filters
+    }
     return render(request, "changes/list.html", context)
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from apps.core.units import signed_pct
+
 
 class Role(StrEnum):
     CRITICAL = "critical"
@@ -309,6 +311,53 @@ def blocks(result: dict[str, Any], metric: Metric) -> bool:
     return change is None or change >= metric.smallest_effect_pct
 
 
+def result_metric(policy: Policy, result: dict[str, Any]) -> Metric:
+    """How `policy` judges one stored result: with the unit and direction it was measured in,
+    and for an HTTP endpoint's metric the result's own label ("latency p99 of GET /items")."""
+    metric = policy.metric(
+        result["metric"],
+        unit=result.get("unit"),
+        declared=Direction.LOWER if result.get("lower_is_better", True) else Direction.HIGHER,
+    )
+    if result.get("endpoint"):
+        metric = replace(metric, label=result.get("label") or metric.label)
+    return metric
+
+
+def headline(
+    results: list[dict[str, Any]], policy: Policy, *, expected_metric: str | None = None
+) -> dict[str, Any]:
+    """A measurement in one line, for lists: a verdict and the metric behind it.
+
+    What stands between the change and its release comes first, as the gate reads it
+    (`blocks`): a blocking regression makes it "regressed", else a blocking inconclusive result
+    "inconclusive". Otherwise it is the verdict of the metric the change's expected result
+    names, else of the first gating or critical metric, else of the first metric. An HTTP
+    profile's per-endpoint results only speak when they block.
+    """
+    judged = [(r, result_metric(policy, r)) for r in results if r.get("metric")]
+    blocking = [(r, m) for r, m in judged if blocks(r, m)]
+    chosen = next(((r, m) for r, m in blocking if r.get("verdict") == "regressed"), None)
+    chosen = chosen or (blocking[0] if blocking else None)
+    if chosen is None:
+        overall = [(r, m) for r, m in judged if not r.get("endpoint")]
+        preferred = [
+            *((r, m) for r, m in overall if expected_metric and m.key == expected_metric),
+            *((r, m) for r, m in overall if m.role is not Role.INFORMATIONAL),
+            *overall,
+        ]
+        chosen = preferred[0] if preferred else None
+    if chosen is None:
+        return {"verdict": "inconclusive", "metric": "", "label": "", "change_pct": None}
+    result, metric = chosen
+    return {
+        "verdict": result.get("verdict") or "inconclusive",
+        "metric": metric.key,
+        "label": metric.label,
+        "change_pct": result.get("change_pct"),
+    }
+
+
 def undecided(result: dict[str, Any], metric: Metric) -> str:
     """Why more runs could still settle this gating metric, or "" when it is decided.
 
@@ -348,21 +397,6 @@ def undecided(result: dict[str, Any], metric: Metric) -> str:
     return ""
 
 
-def sign_of(value: float) -> str:
-    # U+2212, a true minus sign: it lines up with the digits and reads as one.
-    return "\u2212" if value < 0 else "+" if value > 0 else ""
-
-
-def signed_pct(value: float | None, *, unit: bool = True) -> str:
-    """A relative change with its sign always shown: "+7.2 %", "-0.35 %" (a true minus)."""
-    if value is None:
-        return "—"
-    magnitude = abs(value)
-    digits = f"{magnitude:.2f}" if magnitude < 1 else f"{magnitude:.1f}"
-    text = f"{sign_of(value) if float(digits) else ''}{digits}"
-    return f"{text} %" if unit else text
-
-
 def blocker_text(result: dict[str, Any], metric: Metric, *, measurement: str) -> str:
     """The refusal for one blocking verdict, in words: the label, never the key."""
     if result.get("verdict") == "inconclusive":
@@ -391,14 +425,7 @@ def blocking_results(measurement) -> list[tuple[str, str]]:
     where = f"measurement {measurement.pk} ({measurement.profile.name})"
     found = []
     for result in measurement.results or []:
-        metric = policy.metric(
-            result["metric"],
-            unit=result.get("unit"),
-            declared=Direction.LOWER if result.get("lower_is_better", True) else Direction.HIGHER,
-        )
-        if result.get("endpoint"):
-            # An HTTP metric of one endpoint: the refusal names it ("... of GET /items").
-            metric = replace(metric, label=result.get("label") or metric.label)
+        metric = result_metric(policy, result)
         if blocks(result, metric):
             text = blocker_text(result, metric, measurement=where)
             found.append((result["metric"], text))

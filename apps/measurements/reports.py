@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.changes.models import Change
 from apps.core import events, work
 from apps.core.audit import audit_record
 
@@ -285,8 +286,29 @@ def measurement_finish(*, measurement: Measurement) -> None:
         obj=locked.change or profile,
         after={c.metric: c.verdict.value for c in comparisons},
     )
+    change_latest_verdict_record(measurements=[locked])
     _publish_finished(locked, comparisons)
     settle_change(locked.change_id)
+
+
+def change_latest_verdict_record(*, measurements) -> int:
+    """Store on each measured change what the change list shows of it (`Change.latest_verdict`):
+    the verdict of these finished measurements in one line (`metrics.headline`), so a page of
+    changes reads no measurement. Called as a measurement finishes, and by the migration that
+    filled it in for measurements finished before it existed (latest per change, with their
+    profile and change loaded). Returns how many changes were written."""
+    rows = []
+    for m in measurements:
+        if m.change_id is None or m.kind == MeasurementKind.CALIBRATE:
+            continue
+        policy = metrics.policy_of(m.profile)
+        expected = expectation_of(m.change.expected_result, policy)
+        line = metrics.headline(
+            m.results or [], policy, expected_metric=expected.metric if expected else None
+        )
+        rows.append(Change(pk=m.change_id, latest_verdict=line | {"measurement": m.pk}))
+    Change.objects.bulk_update(rows, ["latest_verdict"], batch_size=500)
+    return len(rows)
 
 
 def _publish_finished(measurement: Measurement, comparisons) -> None:

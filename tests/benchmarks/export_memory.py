@@ -43,8 +43,8 @@ django.setup()
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import api_token_create, user_set_role
-from apps.search.management.commands.search_benchmark import Command
-Command()._generate(random.Random(42), {n})
+from apps.search import synthetic
+synthetic.generate(random.Random(42), {n})
 viewer = User.objects.create(username="bench-viewer")
 user_set_role(actor=None, user=viewer, role=Role.VIEWER)
 print("TOKEN", api_token_create(actor=viewer, user=viewer, name="bench")[1])

@@ -187,3 +187,48 @@ def test_a_command_can_declare_its_metric_direction():
     assert metrics.split_declared_unit("% higher") == ("%", Direction.HIGHER)
     assert metrics.split_declared_unit("lower") == ("", Direction.LOWER)
     assert metrics.split_declared_unit("bytes") == ("bytes", None)
+
+
+def test_a_measurement_in_one_line_says_what_blocks_first():
+    policy = Policy(kind="command", overrides={})
+
+    def result(metric, verdict, change_pct, **extra):
+        interval = {}
+        if change_pct is not None:
+            interval = {"ci_low_pct": change_pct - 1, "ci_high_pct": change_pct + 1}
+        return {"metric": metric, "verdict": verdict, "change_pct": change_pct, **interval, **extra}
+
+    rss = result("peak_rss", "improved", -82.0)
+    wall = result("wall", "no detectable change", 0.4)
+    user = result("user_cpu", "regressed", 30.0)  # informational: never speaks for the change
+    line = metrics.headline([wall, rss, user], policy, expected_metric="peak_rss")
+    assert line == {
+        "verdict": "improved",
+        "metric": "peak_rss",
+        "label": "peak RSS",
+        "change_pct": -82.0,
+    }
+    # Without an expected result, the first gating metric speaks.
+    assert metrics.headline([wall, rss, user], policy)["metric"] == "wall"
+    # A regression past the smallest effect blocks the release, so it is the line.
+    slower = result("wall", "regressed", 12.0)
+    assert metrics.headline([rss, slower], policy, expected_metric="peak_rss") == {
+        "verdict": "regressed",
+        "metric": "wall",
+        "label": "wall time",
+        "change_pct": 12.0,
+    }
+    # One under the smallest effect (5 % for wall time) does not.
+    slightly = result("wall", "regressed", 2.0)
+    assert metrics.headline([rss, slightly], policy)["verdict"] == "improved"
+    noisy = result("cpu", "inconclusive", None)
+    assert metrics.headline([rss, noisy], policy)["verdict"] == "inconclusive"
+    assert metrics.headline([], policy)["verdict"] == "inconclusive"
+    # An HTTP endpoint's result speaks only when it blocks, with its own label.
+    http = Policy(kind="http", overrides={})
+    overall = result("latency_p99", "improved", -30.0)
+    endpoint = result(
+        "latency_p99", "regressed", 40.0, endpoint="GET /items", label="latency p99 of GET /items"
+    )
+    assert metrics.headline([overall, endpoint], http)["label"] == "latency p99 of GET /items"
+    assert metrics.headline([overall], http)["label"] == "latency p99"
