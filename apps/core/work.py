@@ -25,6 +25,8 @@ from django.db import DatabaseError, connections, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from .context import log_context, request_id_var
+
 log = logging.getLogger(__name__)
 
 # Claims of one row before it fails for good: a command that kills its worker every time must
@@ -49,18 +51,26 @@ def publish(task, row: models.Model, *, args, kwargs=None, queue: str | None = N
     Services call it on commit, so the worker finds the row. The broker settings make a
     failure quick (a short connect timeout, two retries); the row is then left due, and the
     request that queued it still succeeds.
+
+    The message carries the id of the request in hand (apps.core.tasklog), which the row
+    keeps; beat has none, so its re-publishes carry the one the row kept.
     """
-    try:
-        task.apply_async(args=args, kwargs=kwargs, queue=queue)
-    except Exception as exc:
-        # Each transport raises its own connection errors; none may fail the request.
-        log.warning("could not publish %s for %s %s: %s", task.name, row._meta.label, row.pk, exc)
-        type(row).objects.filter(pk=row.pk).update(published_at=None)
-        failures = _unpublished.get()
-        if failures is not None:
-            failures.append(row)
-        return False
-    type(row).objects.filter(pk=row.pk).update(published_at=timezone.now())
+    request_id = request_id_var.get() or row.request_id
+    rows = type(row).objects.filter(pk=row.pk)
+    with log_context(request_id=request_id or None):
+        try:
+            task.apply_async(args=args, kwargs=kwargs, queue=queue)
+        except Exception as exc:
+            # Each transport raises its own connection errors; none may fail the request.
+            log.warning(
+                "could not publish %s for %s %s: %s", task.name, row._meta.label, row.pk, exc
+            )
+            rows.update(published_at=None, request_id=request_id)
+            failures = _unpublished.get()
+            if failures is not None:
+                failures.append(row)
+            return False
+    rows.update(published_at=timezone.now(), request_id=request_id)
     return True
 
 

@@ -374,7 +374,7 @@ def _runs_reset(measurement_id: int) -> None:
     # Runs a worker started and never finished have no result: they are pending again, to be
     # run by the next claim or left unrun when the measurement ends.
     Run.objects.filter(measurement_id=measurement_id, status=RunStatus.RUNNING).update(
-        status=RunStatus.PENDING, started_at=None
+        status=RunStatus.PENDING, worker="", started_at=None
     )
 
 
@@ -437,10 +437,13 @@ def measurement_alive(*, measurement: Measurement):
     )
 
 
-def run_claim(*, run: Run) -> bool:
+def run_claim(*, run: Run, worker: str) -> bool:
     return bool(
         Run.objects.filter(pk=run.pk, status=RunStatus.PENDING).update(
-            status=RunStatus.RUNNING, attempt=F("attempt") + 1, started_at=timezone.now()
+            status=RunStatus.RUNNING,
+            attempt=F("attempt") + 1,
+            worker=worker,
+            started_at=timezone.now(),
         )
     )
 
