@@ -392,10 +392,17 @@ if RETENTION_DAYS < 1:
 LOG_FORMAT = env_str("LOG_FORMAT", "plain")
 if LOG_FORMAT not in {"plain", "json"}:
     raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+# Beat's reconcile passes log only when they did something (apps.core.quiet).
+_ROUTINE_TASKS = [
+    entry["task"] for name, entry in CELERY_BEAT_SCHEDULE.items() if name.startswith("reconcile-")
+]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "apps.core.context.LogContextFilter"}},
+    "filters": {
+        "context": {"()": "apps.core.context.LogContextFilter"},
+        "routine": {"()": "apps.core.quiet.RoutineTaskFilter", "tasks": _ROUTINE_TASKS},
+    },
     "formatters": {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s [%(request_id_or_dash)s] %(message)s"
@@ -420,7 +427,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["context"],
+            "filters": ["context", "routine"],
         },
         # A measurement's lines, kept on it for its page (apps.measurements.logs).
         "measurement": {

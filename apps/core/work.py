@@ -16,7 +16,7 @@ repository job); a broker message is only a nudge to look at it. So:
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 
@@ -100,15 +100,37 @@ def publishing() -> Iterator[Publishing]:
         _unpublished.reset(token)
 
 
-def republish(rows: Iterable[models.Model], send: Callable[[models.Model], bool]) -> int:
-    """Publish each due row again, stopping at the first failure: the broker is down, and the
-    next pass tries again. Returns how many were published."""
-    count = 0
-    for row in rows:
+def reconcile(
+    due_rows: models.QuerySet,
+    *,
+    spent: Callable[[models.Model], bool],
+    give_up: Callable[[models.Model], object],
+    send: Callable[[models.Model], bool],
+) -> int:
+    """Beat's pass over one kind's due rows (`due`): end those that used up their attempts
+    (`spent`), publish the others again. Returns how many were published.
+
+    Publishing stops at the first failure: the broker is down, and the next pass tries again.
+    A pass logs at INFO only what it did; one that found nothing to do is silent.
+    """
+    kind = due_rows.model._meta.verbose_name_plural
+    ended, waiting = [], []
+    for row in due_rows:
+        if spent(row):
+            give_up(row)
+            ended.append(row.pk)
+        else:
+            waiting.append(row)
+    published = []
+    for row in waiting:
         if not send(row):
             break
-        count += 1
-    return count
+        published.append(row.pk)
+    if ended:
+        log.info("gave up %s %s after %s attempts", kind, ended, MAX_ATTEMPTS)
+    if published:
+        log.info("published %s %s again", kind, published)
+    return len(published)
 
 
 def due(queryset: models.QuerySet) -> models.QuerySet:

@@ -807,10 +807,11 @@ def measurements_reconcile() -> int:
             "profile__environment"
         )
     ).order_by("pk")
-    send = []
-    for measurement in due:
-        if measurement.attempts >= MAX_ATTEMPTS:
-            measurement_fail(measurement_id=measurement.pk, error=work.GAVE_UP)
-        else:
-            send.append(measurement)
-    return work.republish(send, enqueue)
+    return work.reconcile(
+        due,
+        spent=lambda measurement: measurement.attempts >= MAX_ATTEMPTS,
+        give_up=lambda measurement: measurement_fail(
+            measurement_id=measurement.pk, error=work.GAVE_UP
+        ),
+        send=enqueue,
+    )

@@ -140,7 +140,7 @@ def test_work_whose_messages_the_broker_lost_finishes_within_90_s(
     assert purge([environment.queue, "default"]) >= 2
     lost_at = time.monotonic()
     started = worker(queues=(environment.queue, "default"), env=FAST_RECOVERY)
-    beat(env=FAST_RECOVERY)
+    beating = beat(env=FAST_RECOVERY)
 
     def finished() -> bool:
         item.refresh_from_db()
@@ -156,3 +156,11 @@ def test_work_whose_messages_the_broker_lost_finishes_within_90_s(
     assert (ticked.actor, ticked.request_id) == (None, "trace-lost-verify")
     log = started.log_path.read_text()
     assert f"[trace-lost-measure] measurement {measurement.pk}: starting on" in log
+    # The passes said what they did, and nothing of the passes that had nothing to do.
+    assert f"published measurements [{measurement.pk}] again" in log
+    assert f"published checklist items [{item.pk}] again" in log
+    for task in ("measurements", "verifications", "repository_jobs"):
+        assert f"reconcile_{task}[" not in log, "Celery's received or succeeded line"
+        assert f"Sending due task reconcile-{task.replace('_', '-')}" not in (
+            beating.log_path.read_text()
+        )
