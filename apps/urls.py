@@ -7,7 +7,6 @@ from rest_framework.routers import DefaultRouter
 
 from apps.changes.api import ChangeViewSet
 from apps.checklists import api as checklist_api
-from apps.core import health
 from apps.core import views as core_views
 from apps.measurements.api import MeasurementViewSet, ProfileViewSet
 from apps.projects.api import EnvironmentViewSet, ProjectViewSet
@@ -24,8 +23,6 @@ router.register("measurements", MeasurementViewSet, basename="measurement")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="changes:list", permanent=False)),
-    path("healthz", health.healthz, name="healthz"),
-    path("readyz", health.readyz, name="readyz"),
     path("workers/", core_views.workers_page, name="workers"),
     path("api/workers/", core_views.WorkersView.as_view(), name="api-workers"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
