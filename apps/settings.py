@@ -212,7 +212,8 @@ CONTENT_SECURITY_POLICY = {
 }
 # One number bounds every request body, an imported file included: a larger one is refused with
 # 413 before any view reads it (apps.core.middleware.BodyLimitMiddleware). Django's own limits
-# follow it, and deploy/nginx.conf's client_max_body_size must equal it (tests/core/test_deploy.py).
+# follow it, and client_max_body_size in deploy/nginx.conf.template must equal it
+# (tests/core/test_deploy.py).
 MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 # An upload is read whole (imports parse it in one piece), so a temporary file would not save
