@@ -158,7 +158,7 @@ def test_the_page_shows_reasons_runs_and_the_csv(as_user, viewer, finished):
     assert "MiB" in page and " MB" not in page
     assert "<strong>outlier</strong>: wall time" in page
     assert '<th scope="col">Worker</th>' in page
-    assert page.count('<td class="mono">w@test</td>') == 10
+    assert page.count('<td class="mono worker">w@test</td>') == 10
     assert f"/measurements/{finished.pk}/runs.csv" in page
     download = as_user(viewer).get(f"/measurements/{finished.pk}/runs.csv")
     assert download["Content-Disposition"].endswith(f'measurement-{finished.pk}-runs.csv"')
