@@ -39,10 +39,9 @@ class Command(BaseCommand):
         admin = User.objects.filter(is_superuser=True).order_by("pk").first()
         if demo and admin is not None:
             seed_demo(owner=admin)
-        self.stdout.write(f"\nfixledger is starting at {url}/")
+        self.stdout.write(f"\nfixledger at {url}/")
         if password is not None:
             self.stdout.write(
                 f"Log in as 'admin' with the password {password} (shown only now); change it "
                 f"under {url}/admin/password_change/"
             )
-        self.stdout.write("Press Ctrl-C to stop.\n")
