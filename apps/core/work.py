@@ -52,24 +52,22 @@ def publish(task, row: models.Model, *, args, kwargs=None, queue: str | None = N
     failure quick (a short connect timeout, two retries); the row is then left due, and the
     request that queued it still succeeds.
 
-    The message carries the id of the request in hand (apps.core.tasklog), which the row
-    keeps; beat has none, so its re-publishes carry the one the row kept.
+    The message carries the id of the request in hand (apps.core.tasklog), and the row keeps
+    it for `reconcile`'s re-publishes; work queued with no request in hand (beat's periodic
+    sync) has none, rather than the one of the row's previous work.
     """
-    request_id = request_id_var.get() or row.request_id
+    request_id = request_id_var.get()
     rows = type(row).objects.filter(pk=row.pk)
-    with log_context(request_id=request_id or None):
-        try:
-            task.apply_async(args=args, kwargs=kwargs, queue=queue)
-        except Exception as exc:
-            # Each transport raises its own connection errors; none may fail the request.
-            log.warning(
-                "could not publish %s for %s %s: %s", task.name, row._meta.label, row.pk, exc
-            )
-            rows.update(published_at=None, request_id=request_id)
-            failures = _unpublished.get()
-            if failures is not None:
-                failures.append(row)
-            return False
+    try:
+        task.apply_async(args=args, kwargs=kwargs, queue=queue)
+    except Exception as exc:
+        # Each transport raises its own connection errors; none may fail the request.
+        log.warning("could not publish %s for %s %s: %s", task.name, row._meta.label, row.pk, exc)
+        rows.update(published_at=None, request_id=request_id)
+        failures = _unpublished.get()
+        if failures is not None:
+            failures.append(row)
+        return False
     rows.update(published_at=timezone.now(), request_id=request_id)
     return True
 
@@ -123,8 +121,10 @@ def reconcile(
             waiting.append(row)
     published = []
     for row in waiting:
-        if not send(row):
-            break
+        # The same work, asked for by the same request: its message carries that request's id.
+        with log_context(request_id=row.request_id or None):
+            if not send(row):
+                break
         published.append(row.pk)
     if ended:
         log.info("gave up %s %s after %s attempts", kind, ended, MAX_ATTEMPTS)
