@@ -91,6 +91,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apps.core.middleware.RequestIdMiddleware",
+    # /healthz and /readyz, for any host and over http: probes need not go through nginx.
+    "apps.core.health.HealthProbeMiddleware",
     "apps.core.middleware.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -212,7 +214,8 @@ CONTENT_SECURITY_POLICY = {
 }
 # One number bounds every request body, an imported file included: a larger one is refused with
 # 413 before any view reads it (apps.core.middleware.BodyLimitMiddleware). Django's own limits
-# follow it, and deploy/nginx.conf's client_max_body_size must equal it (tests/core/test_deploy.py).
+# follow it, and client_max_body_size in deploy/nginx.conf.template must equal it
+# (tests/core/test_deploy.py).
 MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 # An upload is read whole (imports parse it in one piece), so a temporary file would not save
@@ -428,10 +431,17 @@ if NOTIFICATION_MAX_ATTEMPTS < 1 or NOTIFICATION_RETRY_SECONDS < 0:
 LOG_FORMAT = env_str("LOG_FORMAT", "plain")
 if LOG_FORMAT not in {"plain", "json"}:
     raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+# Beat's reconcile passes log only when they did something (apps.core.quiet).
+_ROUTINE_TASKS = [
+    entry["task"] for name, entry in CELERY_BEAT_SCHEDULE.items() if name.startswith("reconcile-")
+]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "apps.core.context.LogContextFilter"}},
+    "filters": {
+        "context": {"()": "apps.core.context.LogContextFilter"},
+        "routine": {"()": "apps.core.quiet.RoutineTaskFilter", "tasks": _ROUTINE_TASKS},
+    },
     "formatters": {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s [%(request_id_or_dash)s] %(message)s"
@@ -456,7 +466,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["context"],
+            "filters": ["context", "routine"],
         },
         # A measurement's lines, kept on it for its page (apps.measurements.logs).
         "measurement": {

@@ -7,7 +7,6 @@ from rest_framework.routers import DefaultRouter
 
 from apps.changes.api import ChangeViewSet
 from apps.checklists import api as checklist_api
-from apps.core import health
 from apps.measurements import views as measurement_views
 from apps.measurements.api import MeasurementViewSet, ProfileViewSet
 from apps.notifications import api as notification_api
@@ -26,8 +25,6 @@ router.register("measurements", MeasurementViewSet, basename="measurement")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="changes:list", permanent=False)),
-    path("healthz", health.healthz, name="healthz"),
-    path("readyz", health.readyz, name="readyz"),
     path("workers/", operations_views.workers_page, name="workers"),
     path("api/workers/", operations_views.WorkersView.as_view(), name="api-workers"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

@@ -20,8 +20,9 @@ access_log_format = (
     '%({x-forwarded-for}i)s %(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}i)s'
 )
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-# Header limits equal to nginx's large_client_header_buffers (deploy/nginx.conf): 8190 bytes
-# per request line or header field is gunicorn's maximum and one 8k buffer less its line end.
+# Header limits equal to nginx's large_client_header_buffers (deploy/nginx.conf.template): 8190
+# bytes per request line or header field is gunicorn's maximum and one 8k buffer less its line
+# end.
 # Bodies are bounded by the app (MAX_REQUEST_BYTES) and nginx's client_max_body_size.
 limit_request_line = 8190
 limit_request_field_size = 8190

@@ -174,7 +174,7 @@ def worker(transactional_db, settings, tmp_path):
     """worker(include=(...)) -> a started real Celery worker on the test's database and broker."""
     from apps.celery_app import app
 
-    from .workers import Worker, use_worker_data_dir
+    from .workers import Worker, purge, use_worker_data_dir
 
     use_worker_data_dir()
     # Messages from earlier tests would run against rows that no longer exist.
@@ -190,6 +190,8 @@ def worker(transactional_db, settings, tmp_path):
     yield start
     for w in started:
         w.kill9()
+    # What the workers left unconsumed (beat's duplicates, work cut off by a kill).
+    purge(q for w in started for q in w.queues)
 
 
 @pytest.fixture

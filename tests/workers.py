@@ -139,6 +139,19 @@ def use_worker_data_dir() -> Path:
     return data
 
 
+def purge(queues) -> int:
+    """Drop the messages waiting in `queues`; how many there were.
+
+    Environment queues are named at run time, so Celery's own purge (the configured queues)
+    does not reach them: a message a test leaves there would reach the next test's worker,
+    for a row of the same id.
+    """
+    from apps.celery_app import app
+
+    with app.connection_for_write() as conn:
+        return sum(conn.default_channel.queue_purge(queue) or 0 for queue in set(queues))
+
+
 def wait_for(predicate, *, timeout: float = 60, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

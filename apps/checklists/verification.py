@@ -148,10 +148,11 @@ def verifications_reconcile() -> int:
     active = ChecklistItem.objects.filter(
         verification__in=(VerificationStatus.QUEUED, VerificationStatus.RUNNING)
     ).select_related("environment")
-    send = []
-    for item in work.due(active).order_by("pk"):
-        if item.verification == VerificationStatus.RUNNING and item.attempts >= work.MAX_ATTEMPTS:
-            verification_give_up(item=item)
-        else:
-            send.append(item)
-    return work.republish(send, verification_publish)
+    return work.reconcile(
+        work.due(active).order_by("pk"),
+        spent=lambda item: (
+            item.verification == VerificationStatus.RUNNING and item.attempts >= work.MAX_ATTEMPTS
+        ),
+        give_up=lambda item: verification_give_up(item=item),
+        send=verification_publish,
+    )

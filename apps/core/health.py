@@ -1,4 +1,9 @@
-"""Liveness and readiness probes for load balancers and orchestrators."""
+"""Liveness and readiness probes for load balancers and orchestrators.
+
+They answer before the rest of the stack (HealthProbeMiddleware): on any host name and over plain
+http, so a probe on the host (`curl http://127.0.0.1:8000/healthz`) or a load balancer reaches
+gunicorn without nginx, whatever ALLOWED_HOSTS and SECURE_SSL_REDIRECT say.
+"""
 
 import logging
 from collections.abc import Callable
@@ -68,3 +73,20 @@ def readyz(request):
         "warnings": _warnings() if not problems else [],
     }
     return JsonResponse(body, status=503 if problems else 200)
+
+
+PROBES = {"/healthz": healthz, "/readyz": readyz}
+
+
+class HealthProbeMiddleware:
+    """Answers the probes before host validation and the https redirect; they read no request
+    data and show nothing private, so neither protects anything there."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        probe = PROBES.get(request.path_info)
+        if probe is not None and request.method in ("GET", "HEAD"):
+            return probe(request)
+        return self.get_response(request)

@@ -19,13 +19,16 @@ class ClaimedWork(models.Model):
     `attempts` counts claims and fences them: a worker whose row was claimed again (because it
     stopped heart-beating) sees the count move and stops. `published_at` is when a message for
     it last reached the broker; apps.core.work publishes it again when that was long ago and
-    nobody claimed it.
+    nobody claimed it, under the `request_id` of the request that queued it.
     """
 
     worker = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     published_at = models.DateTimeField(null=True, blank=True)
+    # The id of the request that queued it: beat's re-publishes carry it too, so the worker's
+    # log lines and audit entries name that request whichever message reached the worker.
+    request_id = models.CharField(max_length=64, blank=True)
 
     class Meta:
         abstract = True

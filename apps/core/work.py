@@ -16,7 +16,7 @@ repository job); a broker message is only a nudge to look at it. So:
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 
@@ -24,6 +24,8 @@ from django.conf import settings
 from django.db import DatabaseError, connections, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+
+from .context import log_context, request_id_var
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +51,24 @@ def publish(task, row: models.Model, *, args, kwargs=None, queue: str | None = N
     Services call it on commit, so the worker finds the row. The broker settings make a
     failure quick (a short connect timeout, two retries); the row is then left due, and the
     request that queued it still succeeds.
+
+    The message carries the id of the request in hand (apps.core.tasklog), and the row keeps
+    it for `reconcile`'s re-publishes; work queued with no request in hand (beat's periodic
+    sync) has none, rather than the one of the row's previous work.
     """
+    request_id = request_id_var.get()
+    rows = type(row).objects.filter(pk=row.pk)
     try:
         task.apply_async(args=args, kwargs=kwargs, queue=queue)
     except Exception as exc:
         # Each transport raises its own connection errors; none may fail the request.
         log.warning("could not publish %s for %s %s: %s", task.name, row._meta.label, row.pk, exc)
-        type(row).objects.filter(pk=row.pk).update(published_at=None)
+        rows.update(published_at=None, request_id=request_id)
         failures = _unpublished.get()
         if failures is not None:
             failures.append(row)
         return False
-    type(row).objects.filter(pk=row.pk).update(published_at=timezone.now())
+    rows.update(published_at=timezone.now(), request_id=request_id)
     return True
 
 
@@ -90,15 +98,39 @@ def publishing() -> Iterator[Publishing]:
         _unpublished.reset(token)
 
 
-def republish(rows: Iterable[models.Model], send: Callable[[models.Model], bool]) -> int:
-    """Publish each due row again, stopping at the first failure: the broker is down, and the
-    next pass tries again. Returns how many were published."""
-    count = 0
-    for row in rows:
-        if not send(row):
-            break
-        count += 1
-    return count
+def reconcile(
+    due_rows: models.QuerySet,
+    *,
+    spent: Callable[[models.Model], bool],
+    give_up: Callable[[models.Model], object],
+    send: Callable[[models.Model], bool],
+) -> int:
+    """Beat's pass over one kind's due rows (`due`): end those that used up their attempts
+    (`spent`), publish the others again. Returns how many were published.
+
+    Publishing stops at the first failure: the broker is down, and the next pass tries again.
+    A pass logs at INFO only what it did; one that found nothing to do is silent.
+    """
+    kind = due_rows.model._meta.verbose_name_plural
+    ended, waiting = [], []
+    for row in due_rows:
+        if spent(row):
+            give_up(row)
+            ended.append(row.pk)
+        else:
+            waiting.append(row)
+    published = []
+    for row in waiting:
+        # The same work, asked for by the same request: its message carries that request's id.
+        with log_context(request_id=row.request_id or None):
+            if not send(row):
+                break
+        published.append(row.pk)
+    if ended:
+        log.info("gave up %s %s after %s attempts", kind, ended, MAX_ATTEMPTS)
+    if published:
+        log.info("published %s %s again", kind, published)
+    return len(published)
 
 
 def due(queryset: models.QuerySet) -> models.QuerySet:

@@ -107,6 +107,7 @@ class RunSerializer(serializers.Serializer):
     warmup = serializers.BooleanField()
     status = serializers.CharField()
     exit_code = serializers.IntegerField(allow_null=True)
+    worker = serializers.CharField(help_text="The worker that ran it (`queue@host`).")
     duration_seconds = serializers.FloatField(allow_null=True)
     metrics = serializers.DictField(
         child=serializers.DictField(), help_text="Per metric key: label, value, unit."

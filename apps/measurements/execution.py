@@ -108,7 +108,7 @@ def _execute(measurement: Measurement, worker: str) -> None:
                 phase = f"{'warm-up' if run.warmup else 'run'} {run.sequence + 1} ({run.side})"
                 if not measurement_heartbeat(measurement=measurement, phase=phase):
                     return
-                if not run_claim(run=run):
+                if not run_claim(run=run, worker=worker):
                     continue
                 result = runner.run(profile.argv, cwd=trees[run.side], env=profile.env, **limits)
                 run_finish(run=run, result=result)

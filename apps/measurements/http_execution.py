@@ -183,7 +183,7 @@ def run_blocks(
         phase = f"{'warm-up' if run.warmup else 'block'} {run.sequence + 1} ({run.side})"
         if not measurement_heartbeat(measurement=measurement, phase=phase):
             return False
-        if not run_claim(run=run):
+        if not run_claim(run=run, worker=measurement.worker):
             continue
         outcome, served, reset = _block(profile, plan, runner, trees.get(run.side), limits)
         run_finish_probe(

@@ -272,7 +272,7 @@ def runs_reset(measurement_id: int) -> None:
     # Runs a worker started and never finished have no result: they are pending again, to be
     # run by the next claim or left unrun when the measurement ends.
     Run.objects.filter(measurement_id=measurement_id, status=RunStatus.RUNNING).update(
-        status=RunStatus.PENDING, started_at=None
+        status=RunStatus.PENDING, worker="", started_at=None
     )
 
 

@@ -327,6 +327,9 @@ class Run(models.Model):
     warmup = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.PENDING)
     attempt = models.PositiveSmallIntegerField(default=0)
+    # The worker (Celery's node name, `queue@host`) that ran it: a measurement resumed after its
+    # worker died has runs from each worker that held it.
+    worker = models.CharField(max_length=200, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
     failure = models.CharField(max_length=300, blank=True)
     wall_seconds = models.FloatField(null=True, blank=True)

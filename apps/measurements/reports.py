@@ -91,10 +91,13 @@ def measurement_alive(*, measurement: Measurement):
     )
 
 
-def run_claim(*, run: Run) -> bool:
+def run_claim(*, run: Run, worker: str) -> bool:
     return bool(
         Run.objects.filter(pk=run.pk, status=RunStatus.PENDING).update(
-            status=RunStatus.RUNNING, attempt=F("attempt") + 1, started_at=timezone.now()
+            status=RunStatus.RUNNING,
+            attempt=F("attempt") + 1,
+            worker=worker,
+            started_at=timezone.now(),
         )
     )
 
@@ -342,10 +345,11 @@ def measurements_reconcile() -> int:
             "profile__environment"
         )
     ).order_by("pk")
-    send = []
-    for measurement in due:
-        if measurement.attempts >= MAX_ATTEMPTS:
-            measurement_fail(measurement_id=measurement.pk, error=work.GAVE_UP)
-        else:
-            send.append(measurement)
-    return work.republish(send, enqueue)
+    return work.reconcile(
+        due,
+        spent=lambda measurement: measurement.attempts >= MAX_ATTEMPTS,
+        give_up=lambda measurement: measurement_fail(
+            measurement_id=measurement.pk, error=work.GAVE_UP
+        ),
+        send=enqueue,
+    )

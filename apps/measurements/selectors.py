@@ -193,6 +193,7 @@ def run_table(measurement: Measurement, runs=None) -> dict:
                 "warmup": run.warmup,
                 "status": run.status,
                 "exit_code": run.exit_code,
+                "worker": run.worker,
                 "duration": run.wall_seconds,
                 "failure": run.failure,
                 "output_tail": run.output_tail,
@@ -215,6 +216,7 @@ def run_records(measurement: Measurement) -> list[dict]:
             "warmup": r["warmup"],
             "status": r["status"],
             "exit_code": r["exit_code"],
+            "worker": r["worker"],
             "duration_seconds": r["duration"],
             "metrics": {
                 m.key: {"label": m.label, "value": r["values"][m.key], "unit": m.unit}
@@ -240,7 +242,7 @@ def runs_csv(records: list[dict]) -> str:
             keys.setdefault(key, f"{key} ({metric['unit']})" if metric["unit"] else key)
     out = io.StringIO()
     writer = csv.writer(out)
-    fixed = ["sequence", "side", "warmup", "status", "exit_code", "duration_seconds"]
+    fixed = ["sequence", "side", "warmup", "status", "exit_code", "worker", "duration_seconds"]
     writer.writerow(
         [*fixed, *keys.values(), "outlier", "outlier_metrics", "failure", "output_tail"]
     )

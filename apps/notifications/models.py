@@ -158,6 +158,9 @@ class Delivery(TimeStampedModel):
     # it last reached the broker: beat publishes again an attempt long overdue.
     due_at = models.DateTimeField(default=timezone.now)
     published_at = models.DateTimeField(null=True, blank=True)
+    # The id of the request whose event it tells of, as on every kind of work (core.work):
+    # the sending worker's log lines and beat's re-publishes carry it.
+    request_id = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created", "-id"]

@@ -129,13 +129,12 @@ def repository_job_finish(*, job: RepositoryJob, error: str = "") -> None:
 def repository_jobs_reconcile() -> int:
     """Beat: publish again the jobs a dead worker held or whose message was lost; end those
     that used up their attempts. Returns how many were published."""
-    send = []
-    for job in work.due(RepositoryJob.objects.filter(status__in=JOB_ACTIVE)).order_by("pk"):
-        if job.status == JobStatus.RUNNING and job.attempts >= work.MAX_ATTEMPTS:
-            repository_job_finish(job=job, error=work.GAVE_UP)
-        else:
-            send.append(job)
-    return work.republish(send, repository_job_publish)
+    return work.reconcile(
+        work.due(RepositoryJob.objects.filter(status__in=JOB_ACTIVE)).order_by("pk"),
+        spent=lambda job: job.status == JobStatus.RUNNING and job.attempts >= work.MAX_ATTEMPTS,
+        give_up=lambda job: repository_job_finish(job=job, error=work.GAVE_UP),
+        send=repository_job_publish,
+    )
 
 
 @transaction.atomic

@@ -23,6 +23,8 @@ pytestmark = pytest.mark.config_independent
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 ENV_EXAMPLE = DEPLOY / "env.example"
+NGINX = DEPLOY / "nginx.conf.template"
+GUIDE = DEPLOY / "README.md"
 # The files whose variables env.example must document.
 ENV_READERS = [ROOT / "apps" / "settings.py", DEPLOY / "gunicorn.conf.py"]
 ENV_HELPERS = {"env_str", "env_bool", "env_int", "env_list"}
@@ -221,8 +223,8 @@ def test_a_bad_value_fails_with_a_clear_message(tmp_path, name, value, message):
 def test_nginx_body_limit_matches_max_request_bytes():
     if "MAX_REQUEST_BYTES" in os.environ:
         pytest.skip("compares with the default of MAX_REQUEST_BYTES")
-    size = re.search(r"client_max_body_size\s+(\d+)([km]?);", (DEPLOY / "nginx.conf").read_text())
-    assert size, "deploy/nginx.conf sets no client_max_body_size"
+    size = re.search(r"client_max_body_size\s+(\d+)([km]?);", NGINX.read_text())
+    assert size, "deploy/nginx.conf.template sets no client_max_body_size"
     # nginx's units are binary: 1m is 1024 * 1024 bytes.
     nginx_bytes = int(size[1]) * {"": 1, "k": 1024, "m": 1024 * 1024}[size[2]]
     assert nginx_bytes == settings.MAX_REQUEST_BYTES == 10 * 1024 * 1024
@@ -234,10 +236,8 @@ def test_nginx_body_limit_matches_max_request_bytes():
 def test_gunicorn_and_nginx_refuse_the_same_headers():
     namespace: dict = {}
     exec((DEPLOY / "gunicorn.conf.py").read_text(), namespace)  # noqa: S102 - our own file
-    buffers = re.search(
-        r"large_client_header_buffers\s+(\d+)\s+(\d+)k;", (DEPLOY / "nginx.conf").read_text()
-    )
-    assert buffers, "deploy/nginx.conf sets no large_client_header_buffers"
+    buffers = re.search(r"large_client_header_buffers\s+(\d+)\s+(\d+)k;", NGINX.read_text())
+    assert buffers, "deploy/nginx.conf.template sets no large_client_header_buffers"
     # nginx fits a request line or header field, CRLF included, in one buffer.
     line_bytes = int(buffers[2]) * 1024 - 2
     assert namespace["limit_request_line"] == line_bytes
@@ -251,8 +251,8 @@ def test_nginx_serves_static_files_from_where_collectstatic_puts_them():
         "Dockerfile": re.search(r"FIXLEDGER_DATA_DIR=(\S+)", (DEPLOY / "Dockerfile").read_text())[
             1
         ],
-        "nginx.conf": re.search(
-            r"location /static/ \{\s*root ([^;]+);", (DEPLOY / "nginx.conf").read_text()
+        "nginx.conf.template": re.search(
+            r"location /static/ \{\s*root ([^;]+);", NGINX.read_text()
         )[1],
     }
     assert len(set(data_dirs.values())) == 1, data_dirs
@@ -271,6 +271,7 @@ def test_compose_keeps_gunicorn_private_and_feeds_the_default_queue():
     assert {"postgres", "redis", "web", "worker", "beat", "nginx"} <= services.keys()
     # BEHIND_PROXY trusts X-Forwarded-Proto, so only nginx may talk to gunicorn.
     assert "ports" not in services["web"]
+    assert "http://127.0.0.1:8000/healthz" in " ".join(services["web"]["healthcheck"]["test"])
     worker = services["worker"]["command"]
     assert worker[worker.index("--queues") + 1] == settings.CELERY_TASK_DEFAULT_QUEUE
     for name in ("web", "worker", "beat", "migrate"):
@@ -288,3 +289,102 @@ def test_systemd_units_read_the_environment_file():
     for unit in units:
         assert "EnvironmentFile=/etc/fixledger/fixledger.env" in unit.read_text(), unit.name
     assert "--queues %i" in (DEPLOY / "systemd" / "fixledger-worker@.service").read_text()
+
+
+# --- the operator's guide and the nginx template ------------------------------------------------
+
+# The guide's command that renders the template: envsubst with the names it may replace.
+ENVSUBST = re.compile(r"envsubst '([^']+)'\s*\\?\s*<\s*deploy/nginx\.conf\.template")
+PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+
+
+def guide_envsubst_names() -> list[str]:
+    match = ENVSUBST.search(GUIDE.read_text())
+    assert match, "deploy/README.md does not render deploy/nginx.conf.template with envsubst"
+    return [name.lstrip("$") for name in match[1].split()]
+
+
+def render_nginx(values: dict[str, str]) -> str:
+    """The template as the guide's envsubst command renders it."""
+    names = " ".join(f"${name}" for name in guide_envsubst_names())
+    result = subprocess.run(
+        ["envsubst", names],
+        input=NGINX.read_text(),
+        env={"PATH": os.environ["PATH"], **values},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def test_the_guide_compose_and_the_template_name_the_same_values():
+    placeholders = set(PLACEHOLDER.findall(NGINX.read_text()))
+    nginx = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["nginx"]
+    environment = dict(nginx["environment"])
+    only = re.compile(environment.pop("NGINX_ENVSUBST_FILTER"))
+
+    assert placeholders == {"FIXLEDGER_SERVER_NAME", "FIXLEDGER_UPSTREAM", "FIXLEDGER_TLS_DIR"}
+    assert set(guide_envsubst_names()) == placeholders
+    assert set(environment) == placeholders
+    # The image's envsubst replaces only what the filter lets through: nginx's own $host,
+    # $request_id and the like must stay.
+    assert all(only.search(name) for name in placeholders)
+    assert not any(only.search(name) for name in ("host", "request_id", "HOSTNAME", "PATH"))
+    assert environment["FIXLEDGER_UPSTREAM"] == "web:8000"
+
+
+def test_the_rendered_nginx_config_keeps_nginx_variables_and_has_a_catch_all_server():
+    config = render_nginx(
+        {
+            "FIXLEDGER_SERVER_NAME": "fixledger.test",
+            "FIXLEDGER_UPSTREAM": "127.0.0.1:8000",
+            "FIXLEDGER_TLS_DIR": "/etc/letsencrypt/live/fixledger.test",
+        }
+    )
+    assert "${" not in config
+    assert config.count("server_name fixledger.test;") == 2
+    assert "server 127.0.0.1:8000;" in config
+    assert "ssl_certificate     /etc/letsencrypt/live/fixledger.test/fullchain.pem;" in config
+    # The browser's Host with its port, so CSRF checks pass on a port other than 443.
+    assert "proxy_set_header Host $http_host;" in config
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in config
+    assert "$request_id;" in config and "$scheme;" in config
+
+    servers = re.split(r"^server \{", config, flags=re.MULTILINE)[1:]
+    defaults = [block for block in servers if "default_server" in block]
+    assert len(defaults) == 1, "one catch-all server, for every listen address"
+    (catch_all,) = defaults
+    for listen in ("listen 80 default_server;", "listen 443 ssl default_server;"):
+        assert listen in catch_all
+    # No answer, and no certificate shown, to a host name that is not ours.
+    assert "return 444;" in catch_all and "ssl_reject_handshake on;" in catch_all
+    assert "proxy_pass" not in catch_all
+
+
+def git_ignores(path: str) -> bool:
+    """Whether git ignores `path`, a file or a folder (whose files are then ignored)."""
+    return any(
+        subprocess.run(["git", "check-ignore", "--quiet", candidate], cwd=ROOT).returncode == 0
+        for candidate in (path, f"{path.rstrip('/')}/file")
+    )
+
+
+def test_the_guide_names_files_that_exist_and_edits_none_that_git_tracks():
+    guide = GUIDE.read_text()
+    named = set(re.findall(r"\b((?:deploy|tests|apps)/[\w./@-]*[\w/])", guide))
+    assert {"deploy/nginx.conf.template", "tests/core/test_backup.py"} <= named
+    # What the operator creates (secrets, certificates) is kept out of git instead.
+    missing = [p for p in named if not (ROOT / p).exists() and not git_ignores(p)]
+    assert missing == [], "deploy/README.md names files that are not there"
+    table = re.findall(r"^\| `([^`]+)` \|", guide, flags=re.MULTILINE)
+    assert "nginx.conf.template" in table
+    assert [name for name in table if not (DEPLOY / name).exists()] == []
+    # In-place edits of the checkout conflict with the next `git pull`.
+    assert not re.search(r"sed -i[^\n]*deploy/", guide)
+    assert not re.search(r"\bsudo (?!-i)", guide), "the guide runs as root and never needs sudo"
+
+
+def test_build_output_and_secrets_are_not_tracked():
+    for path in ("build/lib/apps/settings.py", "deploy/fixledger.env", "deploy/certs/privkey.pem"):
+        assert git_ignores(path), path

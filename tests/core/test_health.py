@@ -35,3 +35,16 @@ def test_readyz_is_503_when_the_database_fails(client, db, monkeypatch):
     assert response.status_code == 503
     assert response.json()["checks"]["database"] == "database unreachable: OperationalError"
     assert response.json()["checks"]["broker"] == "ok"
+
+
+def test_probes_answer_on_the_host_without_nginx(client, db, settings):
+    # Production settings: one host name, https only. A probe on the host asks gunicorn over
+    # http at 127.0.0.1, which is neither.
+    settings.ALLOWED_HOSTS = ["fixledger.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    for path in ("/healthz", "/readyz"):
+        response = client.get(path, HTTP_HOST="127.0.0.1:8000")
+        assert response.status_code == 200, (path, response.status_code)
+    # Everything else still refuses an unknown host name.
+    assert client.get("/changes/", HTTP_HOST="127.0.0.1:8000").status_code == 400
+    assert client.get("/healthz/extra", HTTP_HOST="127.0.0.1:8000").status_code == 400

@@ -4,16 +4,19 @@ import contextlib
 import time
 
 import pytest
+from celery.signals import before_task_publish
 
 from apps.celery_app import app
 from apps.checklists.models import ChecklistItem, VerificationStatus
 from apps.checklists.verification import verifications_reconcile
 from apps.core import work
+from apps.core.tasklog import REQUEST_ID_HEADER
 from apps.measurements.models import Measurement, MeasurementStatus
 from apps.measurements.reports import measurements_reconcile
 from apps.projects.models import JobKind, RepositoryJob
 from apps.projects.services import repository_jobs_reconcile
 
+from ..workers import purge
 from .conftest import make_profile
 
 
@@ -37,6 +40,28 @@ def broker_down():
         reconnect()
 
 
+@pytest.fixture(autouse=True)
+def _leave_no_message(environment):
+    yield
+    # No worker consumed what the test published: the next test's worker must not either.
+    purge([environment.queue, "default"])
+
+
+@contextlib.contextmanager
+def published_headers():
+    """(task name, request id header) of each message published within the block."""
+    sent: list[tuple[str, str | None]] = []
+
+    def record(sender=None, headers=None, **kwargs):
+        sent.append((sender, headers.get(REQUEST_ID_HEADER)))
+
+    before_task_publish.connect(record, weak=False)
+    try:
+        yield sent
+    finally:
+        before_task_publish.disconnect(record)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_work_asked_for_during_a_broker_outage_is_accepted_and_published_later(
     api_as, as_user, admin, engineer, demo_change, demo_project, environment, profile
@@ -51,6 +76,7 @@ def test_work_asked_for_during_a_broker_outage_is_accepted_and_published_later(
             "/api/measurements/",
             {"change": demo_change.number, "profile": profile.pk},
             format="json",
+            HTTP_X_REQUEST_ID="trace-measure-api",
         )
         assert time.monotonic() - started < 10, "a request must not hang on a dead broker"
         assert measured.status_code == 202, measured.content
@@ -58,7 +84,10 @@ def test_work_asked_for_during_a_broker_outage_is_accepted_and_published_later(
         assert measured.json()["status"] == MeasurementStatus.QUEUED
 
         page = as_user(engineer).post(
-            f"/changes/{demo_change.number}/measure/", {"profile": other.pk}, follow=True
+            f"/changes/{demo_change.number}/measure/",
+            {"profile": other.pk},
+            follow=True,
+            HTTP_X_REQUEST_ID="trace-measure-page",
         )
         assert page.status_code == 200
         assert work.BROKER_DOWN in page.content.decode()
@@ -67,11 +96,14 @@ def test_work_asked_for_during_a_broker_outage_is_accepted_and_published_later(
             f"/api/changes/{demo_change.number}/checklist/{item.pk}/verify/",
             {"version": item.version},
             format="json",
+            HTTP_X_REQUEST_ID="trace-verify",
         )
         assert verified.status_code == 202, verified.content
         assert verified.json()["detail"] == work.BROKER_DOWN
 
-        synced = api_as(admin).post(f"/api/projects/{demo_project.slug}/sync/")
+        synced = api_as(admin).post(
+            f"/api/projects/{demo_project.slug}/sync/", HTTP_X_REQUEST_ID="trace-sync"
+        )
         assert synced.status_code == 202
         assert synced.json()["detail"] == work.BROKER_DOWN
 
@@ -81,9 +113,17 @@ def test_work_asked_for_during_a_broker_outage_is_accepted_and_published_later(
     assert Measurement.objects.filter(published_at__isnull=True).count() == 2
     item.refresh_from_db()
     assert item.verification == VerificationStatus.QUEUED
-    # The broker is back: the next pass publishes everything that waited.
-    assert measurements_reconcile() == 2
-    assert verifications_reconcile() == 1
-    assert repository_jobs_reconcile() == 1
+    # The broker is back: the next pass publishes everything that waited, each message under
+    # the id of the request that asked for the work (beat itself has none).
+    with published_headers() as sent:
+        assert measurements_reconcile() == 2
+        assert verifications_reconcile() == 1
+        assert repository_jobs_reconcile() == 1
+    assert sorted(sent) == [
+        ("apps.checklists.tasks.verify_item", "trace-verify"),
+        ("apps.measurements.tasks.measure", "trace-measure-api"),
+        ("apps.measurements.tasks.measure", "trace-measure-page"),
+        ("apps.projects.tasks.sync_project", "trace-sync"),
+    ]
     assert not Measurement.objects.filter(published_at__isnull=True).exists()
     assert RepositoryJob.objects.get(kind=JobKind.SYNC).published_at is not None

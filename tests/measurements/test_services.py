@@ -1,5 +1,6 @@
 """Measuring a change: who may, what gets planned, and how a worker's reports are stored."""
 
+import logging
 import os
 import sys
 from datetime import timedelta
@@ -238,14 +239,25 @@ def test_calibration_of_an_unknown_revision(engineer, profile):
     assert "revision" in excinfo.value.message_dict
 
 
+def reconcile_lines(caplog) -> list[str]:
+    """What beat's passes logged at INFO or above."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "apps.core.work" and r.levelno >= logging.INFO
+    ]
+
+
 def test_reconcile_publishes_stale_and_lost_work_once_per_period(
-    engineer, demo_change, profile, settings
+    engineer, demo_change, profile, settings, caplog
 ):
     measurement = measurement_request(actor=engineer, change=demo_change, profile=profile)
     assert measurements_reconcile() == 0, "fresh work is left alone"
+    assert reconcile_lines(caplog) == [], "a pass with nothing to do is silent"
     long_ago = timezone.now() - timedelta(seconds=settings.WORK_HEARTBEAT_STALE_SECONDS + 1)
     Measurement.objects.filter(pk=measurement.pk).update(published_at=long_ago)
     assert measurements_reconcile() == 1, "published long ago and never claimed: lost"
+    assert reconcile_lines(caplog) == [f"published measurements [{measurement.pk}] again"]
     assert measurements_reconcile() == 0, "just published again: not before the next period"
     Measurement.objects.filter(pk=measurement.pk).update(
         status=MeasurementStatus.RUNNING, heartbeat_at=long_ago, published_at=long_ago, attempts=1
@@ -254,7 +266,7 @@ def test_reconcile_publishes_stale_and_lost_work_once_per_period(
 
 
 def test_reconcile_ends_work_that_used_up_its_attempts_and_resets_its_runs(
-    engineer, demo_change, profile, settings
+    engineer, demo_change, profile, settings, caplog
 ):
     measurement = measurement_request(actor=engineer, change=demo_change, profile=profile)
     run = measurement.runs.first()
@@ -267,6 +279,9 @@ def test_reconcile_ends_work_that_used_up_its_attempts_and_resets_its_runs(
         attempts=MAX_ATTEMPTS,
     )
     assert measurements_reconcile() == 0
+    assert reconcile_lines(caplog) == [
+        f"gave up measurements [{measurement.pk}] after {MAX_ATTEMPTS} attempts"
+    ]
     measurement.refresh_from_db()
     assert measurement.status == MeasurementStatus.FAILED
     assert (

@@ -13,7 +13,7 @@ from apps.core.audit import audit_history
 from apps.measurements.lifecycle import measurement_request
 from apps.measurements.models import Measurement, MeasurementStatus, Profile, Run, RunStatus
 from apps.measurements.profiles import profile_save
-from apps.measurements.reports import measurement_extend, measurement_finish
+from apps.measurements.reports import measurement_extend, measurement_finish, run_claim
 from apps.projects.models import Environment
 
 from .conftest import make_profile
@@ -35,6 +35,7 @@ def finish_runs(measurement: Measurement, wall: dict[str, list[float]]) -> None:
     left = {side: list(values) for side, values in wall.items()}
     for run in measurement.runs.filter(status=RunStatus.PENDING).order_by("sequence"):
         seconds = left[run.side].pop(0)
+        assert run_claim(run=run, worker=measurement.worker)
         Run.objects.filter(pk=run.pk).update(
             status=RunStatus.DONE,
             exit_code=0,
@@ -130,6 +131,7 @@ def test_every_run_through_the_api_as_json_and_csv(api_as, viewer, finished):
         "output_tail",
         "outlier",
     }
+    assert first["worker"] == "w@test"
     assert first["metrics"]["cpu"]["label"] == "CPU time"
     assert first["metrics"]["peak_rss"]["unit"] == "bytes"
     slow = [r for r in runs if r["outlier"]]
@@ -141,6 +143,7 @@ def test_every_run_through_the_api_as_json_and_csv(api_as, viewer, finished):
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert len(rows) == 10
     assert rows[0]["peak_rss (bytes)"]
+    assert {r["worker"] for r in rows} == {"w@test"}
     assert sum(r["outlier"] == "True" for r in rows) == 1
 
 
@@ -150,6 +153,8 @@ def test_the_page_shows_reasons_runs_and_the_csv(as_user, viewer, finished):
     assert f'<small class="reason">{wall["reason"]}</small>' in page
     assert "MiB" in page and " MB" not in page
     assert "<strong>outlier</strong>: wall time" in page
+    assert '<th scope="col">Worker</th>' in page
+    assert page.count('<td class="mono worker">w@test</td>') == 10
     assert f"/measurements/{finished.pk}/runs.csv" in page
     download = as_user(viewer).get(f"/measurements/{finished.pk}/runs.csv")
     assert download["Content-Disposition"].endswith(f'measurement-{finished.pk}-runs.csv"')

@@ -7,13 +7,14 @@ import time
 import psutil
 import pytest
 
-from apps.celery_app import app
 from apps.checklists.models import ChecklistItem, ItemState
 from apps.checklists.verification import checklist_item_verify_request
+from apps.core.audit import audit_history
+from apps.core.context import log_context
 from apps.measurements.lifecycle import measurement_request
 from apps.measurements.models import Measurement, MeasurementStatus, RunStatus
 
-from ..workers import FAST_RECOVERY, wait_for
+from ..workers import FAST_RECOVERY, purge, wait_for
 from .conftest import make_profile
 
 # Quick runs, until the test raises the flag: then a run starts a process that leaves the
@@ -124,24 +125,22 @@ def test_a_measurement_whose_worker_is_killed_finishes_on_another_within_90_s(
     assert runs_in_flight() == []
 
 
-def _queued_messages_purged(queues) -> int:
-    with app.connection_for_write() as conn:
-        return sum(conn.default_channel.queue_purge(queue) or 0 for queue in queues)
-
-
 def test_work_whose_messages_the_broker_lost_finishes_within_90_s(
     worker, beat, engineer, demo_change, profile, environment, settings
 ):
     item = demo_change.checklist.get(title="Run linting")
     ChecklistItem.objects.filter(pk=item.pk).update(argv=[sys.executable, "-c", "print('ok')"])
     item.refresh_from_db()
-    measurement_request(actor=engineer, change=demo_change, profile=profile)
-    checklist_item_verify_request(actor=engineer, item=item, version=item.version)
+    # Each asked for by a request of its own (its id set as the request middleware sets it).
+    with log_context(request_id="trace-lost-measure"):
+        measurement = measurement_request(actor=engineer, change=demo_change, profile=profile)
+    with log_context(request_id="trace-lost-verify"):
+        checklist_item_verify_request(actor=engineer, item=item, version=item.version)
     # A broker restarted without its data: the messages are gone, the rows still queued.
-    assert _queued_messages_purged([environment.queue, "default"]) >= 2
+    assert purge([environment.queue, "default"]) >= 2
     lost_at = time.monotonic()
-    worker(queues=(environment.queue, "default"), env=FAST_RECOVERY)
-    beat(env=FAST_RECOVERY)
+    started = worker(queues=(environment.queue, "default"), env=FAST_RECOVERY)
+    beating = beat(env=FAST_RECOVERY)
 
     def finished() -> bool:
         item.refresh_from_db()
@@ -150,3 +149,18 @@ def test_work_whose_messages_the_broker_lost_finishes_within_90_s(
         )
 
     wait_for(finished, what="both to finish", timeout=90 - (time.monotonic() - lost_at))
+    # Beat published them again, and the worker still knew which request each came from.
+    measured = audit_history(demo_change).get(action="measured")
+    assert (measured.actor, measured.request_id) == (None, "trace-lost-measure")
+    ticked = audit_history(item).get(action="tick")
+    assert (ticked.actor, ticked.request_id) == (None, "trace-lost-verify")
+    log = started.log_path.read_text()
+    assert f"[trace-lost-measure] measurement {measurement.pk}: starting on" in log
+    # The passes said what they did, and nothing of the passes that had nothing to do.
+    assert f"published measurements [{measurement.pk}] again" in log
+    assert f"published checklist items [{item.pk}] again" in log
+    for task in ("measurements", "verifications", "repository_jobs"):
+        assert f"reconcile_{task}[" not in log, "Celery's received or succeeded line"
+        assert f"Sending due task reconcile-{task.replace('_', '-')}" not in (
+            beating.log_path.read_text()
+        )

@@ -8,10 +8,12 @@ from django.utils import timezone
 
 from apps.core import work
 from apps.core.audit import audit_history
+from apps.core.context import log_context
 from apps.projects import git, repository
 from apps.projects.models import JobKind, JobStatus, Project, RepositoryJob, SyncStatus
 from apps.projects.services import (
     project_create,
+    project_sync_enqueue,
     project_sync_request,
     project_update,
     repository_job_claim,
@@ -264,3 +266,23 @@ def test_a_sync_resolves_the_changes_that_waited_for_it(synced, engineer, upstre
     change.refresh_from_db()
     assert change.head_sha == pushed
     assert change.revision_error == ""
+
+
+def test_a_sync_queued_without_a_request_does_not_take_an_earlier_requests_id(
+    admin, synced, django_capture_on_commit_callbacks
+):
+    with (
+        log_context(request_id="trace-sync-asked"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        project_sync_request(actor=admin, project=synced)
+    job = RepositoryJob.objects.get(kind=JobKind.SYNC)
+    assert job.request_id == "trace-sync-asked"
+    sync_project(synced.pk)
+
+    # Beat's periodic sync reuses the row, with no request in hand.
+    with django_capture_on_commit_callbacks(execute=True):
+        project_sync_enqueue(synced)
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED
+    assert job.request_id == ""

@@ -72,6 +72,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
+        self.stdout.write(f"Serving http://{host}:{port}/ with one worker; Ctrl-C stops both.")
         try:
             while not stopping and all(p.poll() is None for p in procs.values()):
                 time.sleep(0.2)
