@@ -211,3 +211,51 @@ def test_a_change_waiting_for_a_sync_says_no_worker_took_it(page: Page, admin, e
     expect(record).not_to_contain_text("Waiting for a worker")
     expect(page.locator(".queue-warning")).to_have_count(0)
     assert same_page(page)
+
+
+def test_measure_after_keeps_the_keyboard_on_the_card_and_flips_the_badge(
+    page: Page,
+    engineer,
+    demo_change,  # noqa: F811
+    profile,  # noqa: F811
+):
+    from apps.changes.models import ChangeStatus
+    from apps.measurements.models import MeasurementKind, Run, RunStatus, Side
+
+    # Live staging, as a worker leaves it after the before snapshot.
+    waiting = Measurement.objects.create(
+        change=demo_change,
+        profile=profile,
+        kind=MeasurementKind.STAGING,
+        status=MeasurementStatus.WAITING,
+        phase="before snapshot taken: measure after once the fix is deployed",
+        base_sha=demo_change.base_sha,
+        head_sha=demo_change.head_sha,
+        runs_planned=2,
+        runs_done=2,
+    )
+    for sequence in range(2):
+        Run.objects.create(
+            measurement=waiting, sequence=sequence, side=Side.BEFORE, status=RunStatus.DONE
+        )
+    log_in(page, engineer)
+    page.goto(demo_change.get_absolute_url())
+    status = page.locator("#measurement-status")
+    expect(status).to_have_text(
+        "Measurement waiting: before snapshot taken: measure after once the fix is deployed."
+    )
+    expect(page.locator("#change-status")).to_have_text("Draft")
+    mark_page(page)
+    after = page.get_by_role("button", name="Measure after")
+    after.focus()
+    page.keyboard.press("Enter")
+    expect(status).to_have_text("Measurement queued: waiting for a worker.")
+    expect(page.locator("#change-status")).to_have_text("Measuring")
+    # The button is gone with the step it took; the keyboard lands on the card's Cancel.
+    expect(after).to_have_count(0)
+    expect(page.locator(f"#measurement-{waiting.pk}-cancel")).to_be_focused()
+    expect(page.locator(f"#measurement-{waiting.pk} progress")).to_be_visible()
+    assert Measurement.objects.get(pk=waiting.pk).status == MeasurementStatus.QUEUED
+    assert demo_change.__class__.objects.get(pk=demo_change.pk).status == ChangeStatus.MEASURING
+    assert same_page(page)
+    shot(page, "13-measure-after")
