@@ -237,13 +237,20 @@ def test_the_newer_pages_and_states_have_no_serious_or_critical_violation(
     change_ship(actor=reviewer, change=fix)
     problems: dict[str, str] = {}
     log_in(page, admin)
-    for url, shot in [
+    pages = [
         ("/account/notifications/", "notification-preferences"),
         (fix.get_absolute_url(), "change-shipped-notes"),
         (f"{fix.get_absolute_url()}?tab=history", "change-history"),
         (f"/checklists/changes/{fix.pk}/rollback/", "rollback-confirm"),
-    ]:
+    ]
+    for url, shot in pages:
         assert check(page, url, problems, browser_problems, shot=shot) == 200
+    page.emulate_media(color_scheme="dark")
+    dark: dict[str, str] = {}
+    for url, shot in pages:
+        check(page, url, dark, browser_problems, shot=f"{shot}-dark")
+    problems.update({f"{url} (dark scheme)": text for url, text in dark.items()})
+    page.emulate_media(color_scheme="light")
 
     # In place: a tick and a measurement swap regions of the page; axe looks again after each.
     check(page, demo_change.get_absolute_url(), problems, browser_problems)
