@@ -7,6 +7,7 @@ from django.views.decorators.http import require_http_methods
 from apps.accounts.roles import Role
 from apps.core.forms import add_service_errors
 from apps.core.htmx import htmx_target
+from apps.projects.selectors import sync_waiting
 
 from . import sections, selectors
 from .forms import ChangeForm
@@ -44,6 +45,8 @@ def change_detail(request, pk: int):
         "files_check": files_against_diff(change),
         "waits_for_sync": waits_for_sync(change),
     }
+    # Whether a worker has taken the sync the change waits for (the project page says it too).
+    context["sync_waiting"] = sync_waiting(change.project) if context["waits_for_sync"] else None
     if tab == "overview":
         context.update(sections.overview_context(request.user, change))
     return render(request, "changes/detail.html", context)

@@ -12,6 +12,7 @@ from apps.changes.services import can_edit_change
 from apps.core import work
 from apps.core.exceptions import Conflict
 from apps.core.forms import add_service_errors
+from apps.core.htmx import CHANGE_CLOSED, trigger
 from apps.projects.models import Project
 
 from .forms import TemplateItemForm
@@ -112,7 +113,7 @@ def ship(request, pk: int):
             messages.error(request, message)
     else:
         if in_place:
-            return _regions(request, change)
+            return trigger(_regions(request, change), CHANGE_CLOSED)
         messages.success(request, f"{change.number} shipped as {change.tag_name}.")
     return redirect(change)
 

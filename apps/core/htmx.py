@@ -8,6 +8,9 @@ from django.http import HttpResponse
 # Raised when a change's state moved (a measurement started, ended or was cancelled; the change
 # shipped): the change page's checklist and header listen for it.
 CHANGE_UPDATED = "change-updated"
+# Raised when a change closed in place (shipped): what offers to act on it, such as the
+# measurements section's Measure form, asks for itself again.
+CHANGE_CLOSED = "change-closed"
 
 
 def htmx_target(request) -> str | None:

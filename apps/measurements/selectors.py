@@ -1,5 +1,6 @@
 """Reads for measurement pages: results with formatted numbers and their charts."""
 
+import re
 from statistics import median
 
 from apps.changes.models import Change
@@ -277,6 +278,33 @@ def latest_finished(change, *, current_only: bool = False, kinds=COMPARED_KINDS)
     return done.first()
 
 
+# "run 3 (before)" and "warm-up 2 (after)": the count moves every run, the side seldom.
+_RUN_PHASE = re.compile(r"^(?:warm-up|run|block) \d+ \((\w+)\)$")
+
+
+def announcement(measurement: Measurement | None) -> str:
+    """The measurement's progress in a sentence that changes only when its status or stage
+    does (not with every run), for the change page's polite status region."""
+    if measurement is None:
+        return ""
+    status = measurement.status
+    if status == MeasurementStatus.QUEUED:
+        return "Measurement queued: waiting for a worker."
+    if status == MeasurementStatus.RUNNING:
+        run = _RUN_PHASE.match(measurement.phase)
+        stage = f"measuring the {run.group(1)} side" if run else measurement.phase
+        return f"Measurement running: {stage}."
+    if status == MeasurementStatus.DONE:
+        verdicts = [r for r in measurement.results if r.get("role") == "gating"]
+        said = "; ".join(
+            f"{r.get('label') or metrics.label_of(r['metric'])} {r['verdict']}" for r in verdicts
+        )
+        return f"Measurement done: {said}." if said else "Measurement done."
+    if status == MeasurementStatus.WAITING:
+        return f"Measurement waiting: {measurement.phase}."
+    return f"Measurement {measurement.get_status_display().lower()}."
+
+
 def measurement_section(user, change) -> dict:
     """The change page's measurements: the profiles to pick from, and the latest in full."""
     from .models import Profile
@@ -290,6 +318,7 @@ def measurement_section(user, change) -> dict:
         ),
         "measurements": measurements,
         "latest": measurement_display(measurements[0]) if measurements else {},
+        "announcement": announcement(measurements[0] if measurements else None),
     }
 
 

@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
 from apps.changes.selectors import change_or_404
@@ -17,7 +18,13 @@ from .lifecycle import (
     measurement_snapshot_after,
 )
 from .models import Measurement, MeasurementStatus, Profile
-from .selectors import measurement_display, measurement_section, run_records, runs_csv
+from .selectors import (
+    announcement,
+    measurement_display,
+    measurement_section,
+    run_records,
+    runs_csv,
+)
 
 
 def _context(request, measurement: Measurement) -> dict:
@@ -25,10 +32,25 @@ def _context(request, measurement: Measurement) -> dict:
     can_cancel = can_edit_change(request.user, change) if change else True
     return {
         "m": measurement,
+        "announcement": announcement(measurement),
         "can_cancel": can_cancel
         and (measurement.is_active or measurement.status == MeasurementStatus.WAITING),
         **measurement_display(measurement),
     }
+
+
+def _announce(request, response: HttpResponse, measurement: Measurement | None) -> HttpResponse:
+    """Add the page's status sentence out of band when it differs from the one the page last
+    said (sent as `said` by the measurements section): said again, it would be read out again."""
+    said = request.POST.get("said", request.GET.get("said"))
+    text = announcement(measurement)
+    if said is not None and said != text:
+        response.write(
+            render_to_string(
+                "measurements/_announce.html", {"announcement": text, "oob": True}, request
+            )
+        )
+    return response
 
 
 @login_required
@@ -38,7 +60,9 @@ def measurement_detail(request, pk: int):
     )
     context = _context(request, measurement)
     if htmx_target(request):
-        response = render(request, "measurements/_measurement.html", context)
+        response = _announce(
+            request, render(request, "measurements/_measurement.html", context), measurement
+        )
         # A poll that finds the measurement over: the rest of the page follows.
         return response if measurement.is_active else trigger(response, CHANGE_UPDATED)
     return render(request, "measurements/detail.html", context)
@@ -48,11 +72,34 @@ def _card(request, measurement: Measurement):
     """The measurement's card in place, and the change page told its state moved."""
     measurement.refresh_from_db()
     response = render(request, "measurements/_measurement.html", _context(request, measurement))
-    return trigger(response, CHANGE_UPDATED)
+    return trigger(_announce(request, response, measurement), CHANGE_UPDATED)
 
 
 def _in_place(request) -> bool:
     return request.headers.get("HX-Request") == "true"
+
+
+def _section(request, change, notes: list[str] = ()) -> HttpResponse:
+    """The change page's measurements section as it is now, with what it says aloud."""
+    context = {
+        "change": change,
+        "can_edit": can_edit_change(request.user, change),
+        "notes": list(notes),
+        **measurement_section(request.user, change),
+    }
+    response = render(request, "measurements/_section.html", context)
+    return _announce(
+        request, response, context["measurements"][0] if context["measurements"] else None
+    )
+
+
+@login_required
+def section(request, pk: int):
+    """The measurements section, asked for again when the change closed in place."""
+    change = change_or_404(pk)
+    if not _in_place(request):
+        return redirect(f"{change.get_absolute_url()}#measurements")
+    return _section(request, change)
 
 
 @login_required
@@ -81,13 +128,7 @@ def measurement_start(request, pk: int):
             messages.add_message(request, level, text)
         return redirect(change)
     # In place the new card is the news; only a problem is said in words.
-    context = {
-        "change": change,
-        "can_edit": can_edit_change(request.user, change),
-        "notes": [] if level == messages.SUCCESS else notes,
-        **measurement_section(request.user, change),
-    }
-    response = render(request, "measurements/_section.html", context)
+    response = _section(request, change, [] if level == messages.SUCCESS else notes)
     return trigger(response, CHANGE_UPDATED)
 
 

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -10,10 +9,10 @@ from apps.accounts.roles import Role
 from apps.core import work
 from apps.core.forms import add_service_errors
 from apps.core.htmx import htmx_target
-from apps.core.queues import waiting_notice
 
 from .forms import ProjectForm
-from .models import JobKind, JobStatus, Project
+from .models import Project
+from .selectors import sync_waiting
 from .services import project_create, project_sync_request, project_update
 
 RECENT_CHANGES = 10
@@ -27,13 +26,7 @@ def project_list(request):
 
 def _sync_context(project: Project, notes: list[str] | None = None) -> dict:
     """The sync region: its state, and whether a worker has taken a queued sync."""
-    queued = project.jobs.filter(kind=JobKind.SYNC, status=JobStatus.QUEUED).first()
-    waiting = (
-        waiting_notice(since=queued.updated, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
-        if queued
-        else None
-    )
-    return {"project": project, "waiting": waiting, "sync_notes": notes or []}
+    return {"project": project, "waiting": sync_waiting(project), "sync_notes": notes or []}
 
 
 @login_required

@@ -1,7 +1,7 @@
 // Keyboard focus survives partial swaps. htmx gives focus back to an element that returns with
 // the focused one's id; when none does (Skip turns the row into one with only Reopen), focus goes
-// to the first control of the nearest enclosing element that came back with its id, instead of
-// falling to the top of the page.
+// to the first control (or the one marked data-focus-first) of the nearest enclosing element that
+// came back with its id, instead of falling to the top of the page.
 (() => {
   const CONTROLS =
     "button:not([disabled]), input:not([type=hidden]):not([disabled]), select, textarea, a[href]";
@@ -21,7 +21,10 @@
     for (const id of trail) {
       const found = document.getElementById(id);
       if (!found) continue;
-      const control = found.matches(CONTROLS) ? found : found.querySelector(CONTROLS);
+      // A region may name the control that takes over (a measurement's Cancel, not its link).
+      const control = found.matches(CONTROLS)
+        ? found
+        : found.querySelector("[data-focus-first]") || found.querySelector(CONTROLS);
       if (control) {
         control.focus({ preventScroll: true });
         break;

@@ -189,3 +189,44 @@ def test_errors_are_tied_to_their_fields_for_screen_readers(as_user, engineer, p
     assert 'aria-invalid="true"' in page
     assert 'aria-describedby="id_title_error"' in page
     assert 'id="id_title_error"' in page
+
+
+def test_a_change_waiting_for_a_sync_says_when_no_worker_took_it(
+    as_user, admin, engineer, tmp_path
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.changes.services import change_create
+    from apps.projects.models import JobKind, RepositoryJob
+    from apps.projects.services import project_create
+
+    from ..repos import make_service_repo
+
+    make_service_repo(tmp_path / "upstream")
+    project = project_create(
+        actor=admin, name="Search", slug="search", repository_url=str(tmp_path / "upstream")
+    )
+    change = change_create(
+        actor=engineer,
+        project=project,
+        title="Bound the cache",
+        reason="leak",
+        expected_result="peak RSS -20 %",
+        base_revision="main",
+        head_revision="fix/cache",
+    )
+    client = as_user(engineer)
+    page = client.get(change.get_absolute_url()).content.decode()
+    assert "Waiting for a worker to sync" in page
+    assert "No worker has taken this" not in page, "a worker may still be on its way"
+    RepositoryJob.objects.filter(project=project, kind=JobKind.SYNC).update(
+        updated=timezone.now() - timedelta(minutes=10)
+    )
+    page = client.get(change.get_absolute_url()).content.decode()
+    assert "No worker has taken this for 10\xa0minutes" in page
+    assert page.count("No worker has taken this") == 1
+    assert "No worker has taken this for 10\xa0minutes" in (
+        client.get(project.get_absolute_url()).content.decode()
+    ), "the project page says the same"

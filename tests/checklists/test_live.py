@@ -2,6 +2,7 @@
 region they move (out-of-band swaps); a measurement that moves the change raises an event the
 checklist answers. Without htmx every form still posts and redirects."""
 
+import json
 from datetime import timedelta
 
 from django.utils import timezone
@@ -80,6 +81,8 @@ def test_shipping_in_place_updates_badge_items_and_panel(as_user, admin, fix):
     assert "as tag <code>fixledger/" in oob(html, "release-summary")
     assert "Roll back…" in oob(html, "release")
     assert 'name="state"' not in oob(html, "checklist-items"), "a shipped checklist is closed"
+    # The measurements section asks for itself again: no Measure on a shipped change.
+    assert json.loads(answer["HX-Trigger-After-Settle"]) == {"change-closed": None}
     refused = as_user(admin).post(f"/checklists/changes/{fix.pk}/ship/", {}, **HX)
     assert refused.status_code == 400
     assert "has shipped already" in oob(refused.content.decode(), "release")

@@ -16,6 +16,8 @@ from apps.measurements.models import Measurement, MeasurementStatus, Profile, Ru
 from apps.measurements.reports import measurement_finish
 from apps.projects.models import Environment
 
+from ..checklists.conftest import fix, repo_project, upstream  # noqa: F401
+from ..measurements.conftest import demo_change, demo_project, environment, profile  # noqa: F401
 from .test_browser import SCREENSHOTS, log_in
 
 pytestmark = pytest.mark.browser
@@ -93,13 +95,13 @@ def measured_change(engineer, project):
         files_touched=["billing/cache.py"],
         tags=["memory", "cache"],
     )
-    environment = Environment.objects.create(name="staging-a11y")
-    profile = Profile.objects.create(
-        project=project, name="render 1,000 invoices", environment=environment, argv=["true"]
+    staging = Environment.objects.create(name="staging-a11y")
+    invoices = Profile.objects.create(
+        project=project, name="render 1,000 invoices", environment=staging, argv=["true"]
     )
     measurement = Measurement.objects.create(
         change=change,
-        profile=profile,
+        profile=invoices,
         status=MeasurementStatus.RUNNING,
         worker="w1",
         base_sha="a" * 40,
@@ -205,3 +207,66 @@ def test_the_api_docs_load_without_csp_errors_and_lead_back(page: Page, browser_
     page.screenshot(path=str(SCREENSHOTS / "api-docs.png"))
     page.get_by_role("link", name="Back to fixledger").click()
     page.wait_for_url("**/changes/")
+
+
+# A control swapped in fades from the one it replaced: axe would judge a colour half-way.
+TRANSITIONS_OVER = """() => document.getAnimations()
+  .every((a) => !(a instanceof CSSTransition) || a.playState !== "running")"""
+
+
+def test_the_newer_pages_and_states_have_no_serious_or_critical_violation(
+    page: Page,
+    browser_problems,
+    admin,
+    reviewer,
+    fix,  # noqa: F811
+    demo_change,  # noqa: F811
+    profile,  # noqa: F811
+):
+    """Notification preferences, a shipped change with its final notes and its history, the
+    rollback confirmation, and the change page after in-place swaps (axe after htmx)."""
+    from apps.checklists.shipping import change_ship
+    from apps.checklists.ticks import checklist_item_tick
+
+    from ..checklists.test_checklist import finished_measurement, items
+    from .test_live_browser import IMPROVED
+
+    finished_measurement(fix, results=[IMPROVED])
+    for item in items(fix)[:-1]:
+        checklist_item_tick(actor=reviewer, item=item, state="done", version=item.version)
+    change_ship(actor=reviewer, change=fix)
+    problems: dict[str, str] = {}
+    log_in(page, admin)
+    pages = [
+        ("/account/notifications/", "notification-preferences"),
+        (fix.get_absolute_url(), "change-shipped-notes"),
+        (f"{fix.get_absolute_url()}?tab=history", "change-history"),
+        (f"/checklists/changes/{fix.pk}/rollback/", "rollback-confirm"),
+    ]
+    for url, shot in pages:
+        assert check(page, url, problems, browser_problems, shot=shot) == 200
+    page.emulate_media(color_scheme="dark")
+    dark: dict[str, str] = {}
+    for url, shot in pages:
+        check(page, url, dark, browser_problems, shot=f"{shot}-dark")
+    problems.update({f"{url} (dark scheme)": text for url, text in dark.items()})
+    page.emulate_media(color_scheme="light")
+
+    # In place: a tick and a measurement swap regions of the page; axe looks again after each.
+    check(page, demo_change.get_absolute_url(), problems, browser_problems)
+    first = items(demo_change)[0]
+    page.locator(f"#item-{first.pk}").get_by_role("button", name="Done").click()
+    page.locator(f"#item-{first.pk}").get_by_text("done by ada").wait_for()
+    page.wait_for_function(TRANSITIONS_OVER)
+    if violations := axe_violations(page, browser_problems):
+        problems["after a tick"] = describe(violations)
+    page.get_by_role("button", name="Measure", exact=True).click()
+    page.locator("section.measurement progress").wait_for()
+    page.locator("#change-status").get_by_text("Measuring").wait_for()
+    page.wait_for_function(TRANSITIONS_OVER)
+    if violations := axe_violations(page, browser_problems):
+        problems["after Measure"] = describe(violations)
+    page.screenshot(path=str(SCREENSHOTS / "a11y-change-after-swaps.png"), full_page=True)
+    assert not problems, "axe-core found serious or critical violations:\n" + "\n\n".join(
+        f"{url}\n{text}" for url, text in problems.items()
+    )

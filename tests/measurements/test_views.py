@@ -157,3 +157,66 @@ def test_cancelling_a_calibration_returns_to_its_project(as_user, engineer, prof
     assert response["Location"] == "/projects/demo/"
     measurement.refresh_from_db()
     assert measurement.status == MeasurementStatus.CANCELLED
+
+
+def test_the_status_sentence_changes_with_the_stage_not_each_run(demo_change, profile):
+    from apps.measurements.selectors import announcement
+
+    assert announcement(None) == ""
+    m = Measurement.objects.create(change=demo_change, profile=profile)
+    assert announcement(m) == "Measurement queued: waiting for a worker."
+    m.status, m.phase = MeasurementStatus.RUNNING, "run 1 (before)"
+    first = announcement(m)
+    m.phase = "warm-up 7 (before)"
+    assert announcement(m) == first == "Measurement running: measuring the before side."
+    m.phase = "run 8 (after)"
+    assert announcement(m) == "Measurement running: measuring the after side."
+    m.phase = "computing the verdict"
+    assert announcement(m) == "Measurement running: computing the verdict."
+    m.status = MeasurementStatus.DONE
+    m.results = [
+        {"metric": "peak_rss", "role": "gating", "verdict": "improved"},
+        {"metric": "wall_seconds", "role": "guard", "verdict": "no change"},
+    ]
+    assert announcement(m) == "Measurement done: peak RSS improved."
+    m.status = MeasurementStatus.CANCELLED
+    assert announcement(m) == "Measurement cancelled."
+
+
+def test_a_poll_says_the_sentence_only_when_it_changed(as_user, engineer, demo_change, profile):
+    client = as_user(engineer)
+    client.post(f"/changes/FIX-{demo_change.pk}/measure/", {"profile": profile.pk})
+    measurement = Measurement.objects.get()
+    page = client.get(demo_change.get_absolute_url()).content.decode()
+    assert 'id="measurement-status"' in page
+    assert 'hx-include="#measurement-said"' in page
+    poll = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": f"measurement-{measurement.pk}"}
+    url = f"/measurements/{measurement.pk}/"
+    queued = "Measurement queued: waiting for a worker."
+    same = client.get(url, {"said": queued}, **poll).content.decode()
+    assert "hx-swap-oob" not in same, "the same sentence is not said again"
+    Measurement.objects.filter(pk=measurement.pk).update(
+        status=MeasurementStatus.RUNNING, phase="run 1 (before)"
+    )
+    moved = client.get(url, {"said": queued}, **poll).content.decode()
+    assert 'id="measurement-status" class="visually-hidden" role="status" hx-swap-oob' in moved
+    assert "Measurement running: measuring the before side." in moved
+    # A page without the region (no `said` sent) gets nothing it could not place.
+    assert "hx-swap-oob" not in client.get(url, **poll).content.decode()
+
+
+def test_the_section_answers_again_without_measure_once_shipped(
+    as_user, engineer, demo_change, profile
+):
+    from apps.changes.models import Change, ChangeStatus
+
+    client = as_user(engineer)
+    url = f"/measurements/changes/{demo_change.pk}/"
+    assert client.get(url).status_code == 302, "without htmx: the change page"
+    section = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="measure-button"' in section
+    assert 'hx-trigger="change-closed from:body"' in section
+    Change.objects.filter(pk=demo_change.pk).update(status=ChangeStatus.SHIPPED)
+    section = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="measure-button"' not in section
+    assert 'id="measurements"' in section
