@@ -104,7 +104,10 @@ def notice_deliver(*, notice: Notice) -> list[Delivery]:
 
     created = []
     for recipient in notice.audience():
+        told_otherwise = wanted(recipient, notice.unless) if notice.unless else []
         for destination in wanted(recipient, notice.kind):
+            if destination in told_otherwise:
+                continue
             delivery, new = Delivery.objects.get_or_create(
                 dedupe_key=dedupe_key(notice, recipient, destination),
                 defaults={

@@ -13,6 +13,9 @@ from apps.notifications.models import Endpoint
 from apps.notifications.services import endpoint_save
 from tests.factories import UserFactory
 
+# A demo project whose real repository has a leak and its fix, a profile, a change to measure.
+from ..measurements.conftest import demo_change, demo_project, environment, profile  # noqa: F401
+
 HANG = 0
 
 

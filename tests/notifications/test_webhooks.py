@@ -6,10 +6,10 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from apps.core.events import deliver
-from apps.measurements.events import MeasurementFinished, RegressionFound
 from apps.notifications.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from apps.notifications.models import Delivery, DeliveryStatus, EventKind
 from apps.notifications.selectors import Destination
@@ -17,21 +17,12 @@ from apps.notifications.services import preferences_set
 from tests.workers import wait_for
 
 from .conftest import HANG
-from .helpers import notify, send_all
+from .helpers import REGRESSED, finished, measured, notify, regression, send_all
 
 
 def hear(user, kind, endpoint, enabled=True):
     destination = Destination(endpoint.kind, endpoint)
     preferences_set(actor=user, user=user, choices=[(kind, destination, enabled)])
-
-
-def finished(change, measurement_id=41):
-    return MeasurementFinished(
-        measurement_id=measurement_id,
-        change_id=change.pk,
-        status="done",
-        verdicts=(("peak_rss", "improved"),),
-    )
 
 
 @pytest.mark.django_db
@@ -40,7 +31,7 @@ def test_a_webhook_is_signed_json_the_receiver_can_verify(
 ):
     endpoint, secret = webhook
     hear(engineer, EventKind.MEASUREMENT_FINISHED, endpoint)
-    deliveries = notify(finished(change), django_capture_on_commit_callbacks)
+    deliveries = notify(finished(measured(change)), django_capture_on_commit_callbacks)
     assert sorted(d.channel for d in deliveries) == ["email", "webhook"]
     send_all()
     [request] = receiver.received
@@ -56,7 +47,7 @@ def test_a_webhook_is_signed_json_the_receiver_can_verify(
     assert body["event"] == "measurement_finished"
     assert body["change"]["number"] == change.number
     assert body["change"]["url"].endswith(change.get_absolute_url())
-    assert body["data"]["verdicts"] == {"peak_rss": "improved"}
+    assert body["data"]["verdicts"] == {"peak_rss": "improved", "wall": "no detectable change"}
     assert Delivery.objects.get(channel="webhook").status == DeliveryStatus.SENT
 
 
@@ -68,7 +59,7 @@ def test_a_failing_receiver_is_retried_then_the_delivery_fails_with_the_reason(
     receiver.statuses = [500]
     endpoint, _secret = webhook
     hear(engineer, EventKind.MEASUREMENT_FINISHED, endpoint)
-    notify(finished(change), django_capture_on_commit_callbacks)
+    notify(finished(measured(change)), django_capture_on_commit_callbacks)
     send_all()
     assert len(receiver.received) == 3
     delivery = Delivery.objects.get(channel="webhook")
@@ -85,7 +76,7 @@ def test_a_receiver_that_recovers_gets_the_delivery(
 ):
     receiver.statuses = [503, 204]
     hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
-    notify(finished(change), django_capture_on_commit_callbacks)
+    notify(finished(measured(change)), django_capture_on_commit_callbacks)
     send_all()
     delivery = Delivery.objects.get(channel="webhook")
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.SENT, 2)
@@ -99,7 +90,7 @@ def test_a_redirect_is_not_followed(
 ):
     receiver.statuses = [302]
     hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
-    notify(finished(change), django_capture_on_commit_callbacks)
+    notify(finished(measured(change)), django_capture_on_commit_callbacks)
     send_all()
     assert len(receiver.received) == 1
     delivery = Delivery.objects.get(channel="webhook")
@@ -115,7 +106,7 @@ def test_a_receiver_that_does_not_answer_times_out(
     settings.NOTIFICATION_MAX_ATTEMPTS = 1
     receiver.statuses = [HANG]
     hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
-    notify(finished(change), django_capture_on_commit_callbacks)
+    notify(finished(measured(change)), django_capture_on_commit_callbacks)
     started = time.monotonic()
     send_all()
     assert time.monotonic() - started < 2.5
@@ -130,7 +121,7 @@ def test_a_request_the_receiver_refuses_is_not_retried(
 ):
     receiver.statuses = [404]
     hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
-    notify(finished(change), django_capture_on_commit_callbacks)
+    notify(finished(measured(change)), django_capture_on_commit_callbacks)
     send_all()
     assert len(receiver.received) == 1
     assert Delivery.objects.get(channel="webhook").status == DeliveryStatus.FAILED
@@ -141,8 +132,7 @@ def test_slack_gets_text_with_a_link_to_the_change(
     change, engineer, receiver, slack, django_capture_on_commit_callbacks
 ):
     hear(engineer, EventKind.REGRESSION_FOUND, slack)
-    event = RegressionFound(measurement_id=41, change_id=change.pk, metrics=("wall_time",))
-    notify(event, django_capture_on_commit_callbacks)
+    notify(regression(measured(change, REGRESSED)), django_capture_on_commit_callbacks)
     send_all()
     [request] = receiver.received
     assert request.path == "/slack"
@@ -150,7 +140,10 @@ def test_slack_gets_text_with_a_link_to_the_change(
     assert set(body) == {"text"}
     url = change.get_absolute_url()
     assert f"|{change.number}>" in body["text"] and url in body["text"]
-    assert "regression in wall_time" in body["text"]
+    title = f"{change.title}: regressed wall time +12.0 %"
+    link = f"<{django_settings.SITE_URL.rstrip('/')}{url}|{change.number}>"
+    assert body["text"].startswith(f"{link} {title}\n"), body["text"]
+    assert "- wall time: regressed +12.0 %" in body["text"]
 
 
 @pytest.mark.django_db
@@ -161,7 +154,7 @@ def test_a_deactivated_endpoint_fails_the_delivery(
 
     endpoint, _secret = webhook
     hear(engineer, EventKind.MEASUREMENT_FINISHED, endpoint)
-    notify(finished(change), django_capture_on_commit_callbacks)
+    notify(finished(measured(change)), django_capture_on_commit_callbacks)
     endpoint.active = False
     endpoint_save(actor=admin, endpoint=endpoint)
     send_all()
@@ -177,7 +170,7 @@ def test_a_worker_retries_with_growing_waits(worker, change, engineer, receiver,
     endpoint, _secret = webhook
     hear(engineer, EventKind.MEASUREMENT_FINISHED, endpoint)
     worker(env={"NOTIFICATION_RETRY_SECONDS": "0.5", "NOTIFICATION_MAX_ATTEMPTS": "4"})
-    deliver(finished(change))  # no transaction here: sends are published at once
+    deliver(finished(measured(change)))  # no transaction here: sends are published at once
     delivery = Delivery.objects.get(channel="webhook")
 
     def sent():
@@ -206,7 +199,7 @@ def test_a_delivery_whose_message_was_lost_is_sent_by_the_reconcile_pass(
     from apps.notifications.services import deliveries_reconcile
 
     hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
-    deliver(finished(change))
+    deliver(finished(measured(change)))
     with app.connection_for_write() as conn:
         app.control.purge(connection=conn)
     pending = Delivery.objects.filter(status=DeliveryStatus.PENDING)
