@@ -2,8 +2,7 @@
 
 import pytest
 
-from apps.notifications.models import Delivery, Endpoint, EventKind
-from apps.notifications.selectors import Destination
+from apps.notifications.models import Delivery, Destination, Endpoint, EventKind
 from apps.notifications.services import preferences_set
 from tests.factories import ChangeFactory
 

@@ -1,7 +1,5 @@
 """Webhooks and Slack messages, received by a real HTTP server on 127.0.0.1."""
 
-import hashlib
-import hmac
 import time
 from datetime import timedelta
 
@@ -10,9 +8,8 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from apps.core.events import deliver
-from apps.notifications.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from apps.notifications.models import Delivery, DeliveryStatus, EventKind
-from apps.notifications.selectors import Destination
+from apps.notifications.channels.webhook import TIMESTAMP_HEADER
+from apps.notifications.models import Delivery, DeliveryStatus, Destination, EventKind
 from apps.notifications.services import preferences_set
 from tests.workers import wait_for
 
@@ -23,6 +20,20 @@ from .helpers import REGRESSED, finished, measured, notify, regression, send_all
 def hear(user, kind, endpoint, enabled=True):
     destination = Destination(endpoint.kind, endpoint)
     preferences_set(actor=user, user=user, choices=[(kind, destination, enabled)])
+
+
+@pytest.fixture
+def sent_to_webhook(change, engineer, receiver, webhook, django_capture_on_commit_callbacks):
+    """sent_to_webhook() -> the webhook delivery of a finished measurement of `change`, once
+    every attempt at it was made (the receiver answers `receiver.statuses`)."""
+
+    def send() -> Delivery:
+        hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
+        notify(finished(measured(change)), django_capture_on_commit_callbacks)
+        send_all()
+        return Delivery.objects.get(channel="webhook")
+
+    return send
 
 
 @pytest.mark.django_db
@@ -38,11 +49,9 @@ def test_a_webhook_is_signed_json_the_receiver_can_verify(
     assert request.path == "/hook"
     timestamp = request.headers[TIMESTAMP_HEADER]
     assert abs(int(timestamp) - time.time()) < 60
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + request.body, hashlib.sha256)
-    assert hmac.compare_digest(request.headers[SIGNATURE_HEADER], "sha256=" + expected.hexdigest())
+    assert request.signed_with(secret)
     # A wrong secret does not verify: the check above can fail.
-    wrong = hmac.new(b"other", f"{timestamp}.".encode() + request.body, hashlib.sha256)
-    assert request.headers[SIGNATURE_HEADER] != "sha256=" + wrong.hexdigest()
+    assert not request.signed_with("other")
     body = request.json()
     assert body["event"] == "measurement_finished"
     assert body["change"]["number"] == change.number
@@ -53,16 +62,12 @@ def test_a_webhook_is_signed_json_the_receiver_can_verify(
 
 @pytest.mark.django_db
 def test_a_failing_receiver_is_retried_then_the_delivery_fails_with_the_reason(
-    settings, change, engineer, receiver, webhook, django_capture_on_commit_callbacks
+    settings, receiver, sent_to_webhook
 ):
     settings.NOTIFICATION_MAX_ATTEMPTS = 3
     receiver.statuses = [500]
-    endpoint, _secret = webhook
-    hear(engineer, EventKind.MEASUREMENT_FINISHED, endpoint)
-    notify(finished(measured(change)), django_capture_on_commit_callbacks)
-    send_all()
+    delivery = sent_to_webhook()
     assert len(receiver.received) == 3
-    delivery = Delivery.objects.get(channel="webhook")
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.attempts == 3
     assert (
@@ -71,60 +76,40 @@ def test_a_failing_receiver_is_retried_then_the_delivery_fails_with_the_reason(
 
 
 @pytest.mark.django_db
-def test_a_receiver_that_recovers_gets_the_delivery(
-    change, engineer, receiver, webhook, django_capture_on_commit_callbacks
-):
+def test_a_receiver_that_recovers_gets_the_delivery(receiver, sent_to_webhook):
     receiver.statuses = [503, 204]
-    hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
-    notify(finished(measured(change)), django_capture_on_commit_callbacks)
-    send_all()
-    delivery = Delivery.objects.get(channel="webhook")
+    delivery = sent_to_webhook()
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.SENT, 2)
     # Every attempt sends the same body.
     assert receiver.received[0].body == receiver.received[1].body
 
 
 @pytest.mark.django_db
-def test_a_redirect_is_not_followed(
-    change, engineer, receiver, webhook, django_capture_on_commit_callbacks
-):
+def test_a_redirect_is_not_followed(receiver, sent_to_webhook):
     receiver.statuses = [302]
-    hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
-    notify(finished(measured(change)), django_capture_on_commit_callbacks)
-    send_all()
+    delivery = sent_to_webhook()
     assert len(receiver.received) == 1
-    delivery = Delivery.objects.get(channel="webhook")
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.error == "the receiver redirected (302); not followed (after 1 attempt)"
 
 
 @pytest.mark.django_db
-def test_a_receiver_that_does_not_answer_times_out(
-    settings, change, engineer, receiver, webhook, django_capture_on_commit_callbacks
-):
+def test_a_receiver_that_does_not_answer_times_out(settings, receiver, sent_to_webhook):
     settings.NOTIFICATION_HTTP_TIMEOUT = 1
     settings.NOTIFICATION_MAX_ATTEMPTS = 1
     receiver.statuses = [HANG]
-    hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
-    notify(finished(measured(change)), django_capture_on_commit_callbacks)
     started = time.monotonic()
-    send_all()
+    delivery = sent_to_webhook()
     assert time.monotonic() - started < 2.5
-    delivery = Delivery.objects.get(channel="webhook")
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.error == "the receiver did not answer within 1 s (after 1 attempt)"
 
 
 @pytest.mark.django_db
-def test_a_request_the_receiver_refuses_is_not_retried(
-    change, engineer, receiver, webhook, django_capture_on_commit_callbacks
-):
+def test_a_request_the_receiver_refuses_is_not_retried(receiver, sent_to_webhook):
     receiver.statuses = [404]
-    hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
-    notify(finished(measured(change)), django_capture_on_commit_callbacks)
-    send_all()
+    assert sent_to_webhook().status == DeliveryStatus.FAILED
     assert len(receiver.received) == 1
-    assert Delivery.objects.get(channel="webhook").status == DeliveryStatus.FAILED
 
 
 @pytest.mark.django_db
