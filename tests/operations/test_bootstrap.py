@@ -17,6 +17,8 @@ def test_bootstrap_makes_a_fresh_install_usable_once(db, settings):
     password_file = settings.DATA_DIR / "initial-admin-password"
     assert admin.check_password(password_file.read_text().strip())
     assert admin.role == Role.ADMIN
+    # The demo's owner hears of its measurements: the admin has an address to hear at.
+    assert admin.email == "admin@localhost"
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     assert "http://127.0.0.1:9000/" in out.getvalue()
     assert (settings.DATA_DIR / "demo" / "service" / ".git").is_dir()

@@ -29,7 +29,10 @@ class Command(BaseCommand):
         password_file = settings.DATA_DIR / PASSWORD_FILE
         if not User.objects.exists():
             password = secrets.token_urlsafe(12)
-            admin = User.objects.create_superuser("admin", password=password)
+            # An address, so the demo's notifications reach the mail folder; theirs to change.
+            admin = User.objects.create_superuser(
+                "admin", email="admin@localhost", password=password
+            )
             user_set_role(actor=None, user=admin, role=Role.ADMIN)
             password_file.write_text(password + "\n")
             password_file.chmod(0o600)
