@@ -257,6 +257,9 @@ def _ready_for_review(event: ChangeReadyForReview, change: Change) -> Notice | N
     if not line:
         # Nothing finished with a verdict (it failed or was cancelled): nothing to review.
         return None
+    if change.measurements.filter(status=MeasurementStatus.WAITING).exists():
+        # Live staging took its before snapshot and waits for the deploy: not in yet.
+        return None
     head = _head(change)
     return Notice(
         kind=EventKind.READY_FOR_REVIEW,

@@ -6,6 +6,7 @@ from django.core import mail
 
 from apps.changes.events import ChangeReadyForReview, ChangeShipped
 from apps.measurements.events import MeasurementFinished
+from apps.measurements.models import Measurement, MeasurementStatus
 from apps.notifications.models import DeliveryStatus
 
 from .helpers import REGRESSED, finished, measured, notify, regression, send_all
@@ -55,6 +56,20 @@ def test_reviewers_and_admins_hear_that_a_change_is_ready(
     send_all()
     assert sorted(m.to[0] for m in mail.outbox) == ["ada@example.com", "rita@example.com"]
     assert f"Latest verdict: improved peak RSS {MINUS}31.5 %" in mail.outbox[0].body
+
+
+def test_reviewers_hear_nothing_while_a_staging_measurement_waits_for_its_after_snapshot(
+    change, reviewer, django_capture_on_commit_callbacks
+):
+    measured(change)
+    change.latest_verdict = {"verdict": "improved", "label": "peak RSS", "change_pct": -31.5}
+    change.save()
+    waiting = measured(change, status=MeasurementStatus.WAITING, results=[])
+    event = ChangeReadyForReview(change_id=change.pk)
+    assert notify(event, django_capture_on_commit_callbacks) == []
+    # Its after snapshot taken and compared: now it is ready.
+    Measurement.objects.filter(pk=waiting.pk).update(status=MeasurementStatus.DONE)
+    assert len(notify(event, django_capture_on_commit_callbacks)) == 1
 
 
 def test_reviewers_hear_nothing_of_a_change_with_no_verdict(
