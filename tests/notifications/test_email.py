@@ -7,7 +7,8 @@ from django.core import mail
 from apps.changes.events import ChangeReadyForReview, ChangeShipped
 from apps.measurements.events import MeasurementFinished
 from apps.measurements.models import Measurement, MeasurementStatus
-from apps.notifications.models import DeliveryStatus
+from apps.notifications.models import DeliveryStatus, Destination, EventKind
+from apps.notifications.services import preferences_set
 
 from .helpers import REGRESSED, finished, measured, notify, regression, send_all
 
@@ -45,6 +46,21 @@ def test_the_owner_hears_of_a_regression(change, engineer, django_capture_on_com
     send_all()
     assert [m.to for m in mail.outbox] == [["erin@example.com"]]
     assert mail.outbox[0].subject.endswith(": regressed wall time +12.0 %")
+
+
+def test_who_hears_no_regressions_hears_the_finish_with_its_verdicts(
+    change, engineer, django_capture_on_commit_callbacks
+):
+    preferences_set(
+        actor=engineer,
+        user=engineer,
+        choices=[(EventKind.REGRESSION_FOUND, Destination("email"), False)],
+    )
+    measurement = measured(change, REGRESSED)
+    [delivery] = notify(finished(measurement), django_capture_on_commit_callbacks)
+    assert delivery.event == EventKind.MEASUREMENT_FINISHED
+    assert "- wall time: regressed +12.0 % (blocks shipping)" in delivery.text
+    assert notify(regression(measurement), django_capture_on_commit_callbacks) == []
 
 
 def test_reviewers_and_admins_hear_that_a_change_is_ready(
