@@ -235,20 +235,22 @@ def _regression_found(event: RegressionFound, change: Change) -> Notice | None:
     measurement = _measurement(event)
     if measurement is None:
         return None
-    metrics_ = sorted(event.metrics)
+    keys = sorted(event.metrics)
     labelled = {shown.result["metric"]: shown for shown in _results(measurement)}
     regressed = [
-        f"{labelled[key].label} {labelled[key].gain}".strip() if key in labelled else key
+        f"{labelled[key].label} {labelled[key].gain}".strip()
+        if key in labelled
+        else metrics.label_of(key)
         for key in event.metrics
     ]
     return Notice(
         kind=EventKind.REGRESSION_FOUND,
         change=change,
         obj=f"measurement:{event.measurement_id}",
-        state="regressed:" + ",".join(metrics_),
+        state="regressed:" + ",".join(keys),
         summary="regressed " + ", ".join(regressed),
         lines=tuple(_measured(measurement)),
-        data={"measurement": event.measurement_id, "metrics": metrics_},
+        data={"measurement": event.measurement_id, "metrics": keys},
     )
 
 
