@@ -39,10 +39,13 @@ class ChangeReadyForReview(Event):
 
 @dataclass(frozen=True)
 class ChangeShipped(Event):
+    """Tagged and shipped; `override_reason` says why an admin shipped it over its blockers."""
+
     change_id: int
     actor_id: int | None
     tag_name: str
     overridden: bool = False
+    override_reason: str = ""
 
 
 @dataclass(frozen=True)

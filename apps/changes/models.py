@@ -154,11 +154,16 @@ class Change(TimeStampedModel):
         """The latest verdict as a list shows it, or None while nothing was measured:
         `verdict` ("improved"), `css` ("improved", "no-detectable-change") and `gain`
         ("peak RSS \u221282.0 %", or just the label when there is no relative change)."""
-        summary = self.latest_verdict or {}
-        verdict = summary.get("verdict")
-        if not verdict:
-            return None
-        gain = summary.get("label") or ""
-        if gain and summary.get("change_pct") is not None:
-            gain = f"{gain} {signed_pct(summary['change_pct'])}"
-        return {"verdict": verdict, "css": verdict.replace(" ", "-"), "gain": gain}
+        return verdict_line_of(self.latest_verdict)
+
+
+def verdict_line_of(summary: dict | None) -> dict[str, str] | None:
+    """A measurement's headline (`metrics.headline`) in words, as `Change.verdict_line`."""
+    summary = summary or {}
+    verdict = summary.get("verdict")
+    if not verdict:
+        return None
+    gain = summary.get("label") or ""
+    if gain and summary.get("change_pct") is not None:
+        gain = f"{gain} {signed_pct(summary['change_pct'])}"
+    return {"verdict": verdict, "css": verdict.replace(" ", "-"), "gain": gain}

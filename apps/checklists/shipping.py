@@ -123,6 +123,7 @@ def change_ship(*, actor: User, change: Change, override_reason: str = "") -> Ch
             actor_id=actor.pk,
             tag_name=name,
             overridden=bool(blockers),
+            override_reason=override_reason[:500] if blockers else "",
         )
     )
     if locked.rollback_of_id:

@@ -9,7 +9,8 @@ from apps.core.events import Event
 class MeasurementFinished(Event):
     """A measurement ended: ``status`` is its final status, ``verdicts`` maps metric → verdict.
 
-    ``blockers`` are the reasons it keeps the change from shipping (empty when it does not).
+    ``blockers`` are the reasons it keeps the change from shipping (empty when it does not);
+    ``regressed`` the gating metrics that regressed, each told again by a `RegressionFound`.
     """
 
     measurement_id: int
@@ -17,6 +18,7 @@ class MeasurementFinished(Event):
     status: str
     verdicts: tuple[tuple[str, str], ...] = ()
     blockers: tuple[str, ...] = ()
+    regressed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,17 @@ def expectation_of(text: str, policy: metrics.Policy | None = None) -> stats.Exp
     return stats.Expectation(metric=policy.resolve(found.metric), change_pct=found.change_pct)
 
 
+def headline_of(measurement) -> dict:
+    """A finished measurement in one line (`metrics.headline`): the metric its change's
+    expected result names speaks first, unless something blocks."""
+    policy = metrics.policy_of(measurement.profile)
+    change = measurement.change
+    expected = expectation_of(change.expected_result, policy) if change else None
+    return metrics.headline(
+        measurement.results or [], policy, expected_metric=expected.metric if expected else None
+    )
+
+
 def known_metric_keys(project_id: int | None) -> set[str]:
     """Every metric key a change of this project may name: built-ins of every profile kind,
     what the project's profiles' policies name, and what its recent measurements measured."""

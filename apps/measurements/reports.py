@@ -16,7 +16,7 @@ from apps.core.audit import audit_record
 
 from . import metrics, stats
 from .events import MeasurementFinished, RegressionFound
-from .judging import expectation_of, judge
+from .judging import expectation_of, headline_of, judge
 from .lifecycle import enqueue, plan_sides, runs_reset, settle_change
 from .models import (
     ACTIVE_STATUSES,
@@ -304,12 +304,7 @@ def change_latest_verdict_record(*, measurements) -> int:
     for m in measurements:
         if m.change_id is None or m.kind == MeasurementKind.CALIBRATE:
             continue
-        policy = metrics.policy_of(m.profile)
-        expected = expectation_of(m.change.expected_result, policy)
-        line = metrics.headline(
-            m.results or [], policy, expected_metric=expected.metric if expected else None
-        )
-        rows.append(Change(pk=m.change_id, latest_verdict=line | {"measurement": m.pk}))
+        rows.append(Change(pk=m.change_id, latest_verdict=headline_of(m) | {"measurement": m.pk}))
     Change.objects.bulk_update(rows, ["latest_verdict"], batch_size=500)
     return len(rows)
 
@@ -318,6 +313,8 @@ def _publish_finished(measurement: Measurement, comparisons) -> None:
     """The verdicts, what blocks the release, and a gating metric's regression if one did."""
     blockers = metrics.blocking_results(measurement)
     regressed = {r["metric"] for r in measurement.results or [] if r.get("verdict") == "regressed"}
+    # A blocker on a regressed metric is a regression of a metric that gates the release.
+    gating = tuple(dict.fromkeys(key for key, _text in blockers if key in regressed))
     events.publish(
         MeasurementFinished(
             measurement_id=measurement.pk,
@@ -325,10 +322,9 @@ def _publish_finished(measurement: Measurement, comparisons) -> None:
             status=measurement.status,
             verdicts=tuple((c.metric, c.verdict.value) for c in comparisons),
             blockers=tuple(text for _key, text in blockers),
+            regressed=gating,
         )
     )
-    # A blocker on a regressed metric is a regression of a metric that gates the release.
-    gating = tuple(dict.fromkeys(key for key, _text in blockers if key in regressed))
     if gating:
         events.publish(
             RegressionFound(

@@ -1,13 +1,12 @@
 """Notifications in the API: one's own preferences, and a change's deliveries."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.changes.models import Change, parse_change_number
+from apps.changes.selectors import change_or_404
 
 from .models import Delivery, EventKind
 from .selectors import change_deliveries, destination_by_key, destinations, preference_rows
@@ -117,5 +116,4 @@ class ChangeDeliveriesView(generics.ListAPIView):
     filter_backends = []
 
     def get_queryset(self):
-        change = get_object_or_404(Change, pk=parse_change_number(self.kwargs["key"]) or 0)
-        return change_deliveries(change)
+        return change_deliveries(change_or_404(self.kwargs["key"]))

@@ -7,6 +7,7 @@ object, so nobody is told twice about the same thing.
 """
 
 import secrets
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.validators import URLValidator
@@ -70,6 +71,26 @@ class Endpoint(TimeStampedModel):
     @property
     def channel(self) -> str:
         return self.kind
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where one hears things: email, or one admin-registered endpoint."""
+
+    channel: str
+    endpoint: Endpoint | None = None
+
+    @property
+    def key(self) -> str:
+        return f"endpoint-{self.endpoint.pk}" if self.endpoint else self.channel
+
+    @property
+    def label(self) -> str:
+        return str(self.endpoint) if self.endpoint else Channel(self.channel).label
+
+    @property
+    def endpoint_id(self) -> int | None:
+        return self.endpoint.pk if self.endpoint else None
 
 
 class Preference(TimeStampedModel):
@@ -177,4 +198,4 @@ class Delivery(TimeStampedModel):
 
     @property
     def destination(self) -> str:
-        return str(self.endpoint) if self.endpoint_id else self.get_channel_display()
+        return Destination(self.channel, self.endpoint).label

@@ -4,29 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models import Channel, Delivery, Endpoint, EventKind, Preference
+from .models import Channel, Delivery, Destination, Endpoint, EventKind, Preference
 from .notices import AUDIENCE, AUDIENCE_LABEL, DEFAULT_EMAIL
-
-
-@dataclass(frozen=True)
-class Destination:
-    """Email, or one admin-registered endpoint."""
-
-    channel: str
-    endpoint: Endpoint | None = None
-
-    @property
-    def key(self) -> str:
-        return f"endpoint-{self.endpoint.pk}" if self.endpoint else self.channel
-
-    @property
-    def label(self) -> str:
-        return str(self.endpoint) if self.endpoint else Channel(self.channel).label
-
-    @property
-    def endpoint_id(self) -> int | None:
-        return self.endpoint.pk if self.endpoint else None
-
 
 EMAIL = Destination(Channel.EMAIL)
 
@@ -46,19 +25,22 @@ def is_default(kind: str, destination: Destination) -> bool:
     return destination.channel == Channel.EMAIL and kind in DEFAULT_EMAIL
 
 
-def _choices(user, kinds) -> dict[tuple[str, str, int | None], bool]:
-    rows = Preference.objects.filter(user=user, event__in=kinds)
-    return {(p.event, p.channel, p.endpoint_id): p.enabled for p in rows}
+class _Choices:
+    """`user`'s choices for these kinds of event; the defaults where they made none."""
+
+    def __init__(self, user, kinds) -> None:
+        rows = Preference.objects.filter(user=user, event__in=kinds)
+        self.chosen = {(p.event, p.channel, p.endpoint_id): p.enabled for p in rows}
+
+    def on(self, kind: str, destination: Destination) -> bool:
+        key = (kind, destination.channel, destination.endpoint_id)
+        return self.chosen.get(key, is_default(kind, destination))
 
 
 def wanted(user, kind: str) -> list[Destination]:
     """Where `user` hears `kind`: their choices, the defaults where they made none."""
-    chosen = _choices(user, [kind])
-    return [
-        d
-        for d in destinations()
-        if chosen.get((kind, d.channel, d.endpoint_id), is_default(kind, d))
-    ]
+    choices = _Choices(user, [kind])
+    return [d for d in destinations() if choices.on(kind, d)]
 
 
 @dataclass(frozen=True)
@@ -71,15 +53,12 @@ class Row:
 def preference_rows(user) -> list[Row]:
     """Every kind of event against every destination, on or off for `user`."""
     places = destinations()
-    chosen = _choices(user, EventKind.values)
+    choices = _Choices(user, EventKind.values)
     return [
         Row(
             kind=kind,
             audience=AUDIENCE_LABEL[AUDIENCE[kind]],
-            cells=[
-                (d, chosen.get((kind.value, d.channel, d.endpoint_id), is_default(kind, d)))
-                for d in places
-            ],
+            cells=[(d, choices.on(kind.value, d)) for d in places],
         )
         for kind in EventKind
     ]

@@ -18,9 +18,17 @@ from apps.accounts.services import require_role
 from apps.core import work
 from apps.core.audit import audit_record, audit_update, snapshot
 
-from .models import Delivery, DeliveryStatus, Endpoint, EventKind, Preference, generate_secret
+from .models import (
+    Delivery,
+    DeliveryStatus,
+    Destination,
+    Endpoint,
+    EventKind,
+    Preference,
+    generate_secret,
+)
 from .notices import Notice
-from .selectors import Destination, is_default, preference_rows
+from .selectors import is_default, preference_rows, wanted
 
 ENDPOINT_AUDITED = ["name", "kind", "url", "active"]
 
@@ -100,11 +108,12 @@ def dedupe_key(notice: Notice, recipient: User, destination: Destination) -> str
 def notice_deliver(*, notice: Notice) -> list[Delivery]:
     """Write a delivery for each recipient and channel that wants `notice` and was not told
     about this state yet; each is sent by a worker once this transaction commits."""
-    from .selectors import wanted
-
     created = []
     for recipient in notice.audience():
+        told_otherwise = wanted(recipient, notice.unless) if notice.unless else []
         for destination in wanted(recipient, notice.kind):
+            if destination in told_otherwise:
+                continue
             delivery, new = Delivery.objects.get_or_create(
                 dedupe_key=dedupe_key(notice, recipient, destination),
                 defaults={

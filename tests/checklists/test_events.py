@@ -43,7 +43,11 @@ def test_shipping_and_rolling_back_publish_and_search_follows(admin, engineer, f
     shipped = change_ship(actor=admin, change=fix, override_reason="hotfix")
     assert seen == [
         ChangeShipped(
-            change_id=fix.pk, actor_id=admin.pk, tag_name=shipped.tag_name, overridden=True
+            change_id=fix.pk,
+            actor_id=admin.pk,
+            tag_name=shipped.tag_name,
+            overridden=True,
+            override_reason="hotfix",
         )
     ]
     assert SearchEntry.objects.get(change=fix).status == ChangeStatus.SHIPPED

@@ -1,5 +1,7 @@
 """A real HTTP receiver on 127.0.0.1 for webhooks and Slack messages, and endpoints at it."""
 
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -9,9 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from apps.accounts.roles import Role
+from apps.notifications.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from apps.notifications.models import Endpoint
 from apps.notifications.services import endpoint_save
 from tests.factories import UserFactory
+
+# A demo project whose real repository has a leak and its fix, a profile, a change to measure.
+from ..measurements.conftest import demo_change, demo_project, environment, profile  # noqa: F401
 
 HANG = 0
 
@@ -25,6 +31,13 @@ class Received:
 
     def json(self):
         return json.loads(self.body)
+
+    def signed_with(self, secret: str) -> bool:
+        """Whether the signature headers check out with `secret`, as a receiver checks them."""
+        timestamp = self.headers[TIMESTAMP_HEADER]
+        signed = timestamp.encode() + b"." + self.body
+        expected = "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(self.headers[SIGNATURE_HEADER], expected)
 
 
 @dataclass

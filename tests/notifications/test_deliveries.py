@@ -2,13 +2,11 @@
 
 import pytest
 
-from apps.measurements.events import MeasurementFinished
-from apps.notifications.models import Delivery, Endpoint, EventKind
-from apps.notifications.selectors import Destination
+from apps.notifications.models import Delivery, Destination, Endpoint, EventKind
 from apps.notifications.services import preferences_set
 from tests.factories import ChangeFactory
 
-from .helpers import notify, send_all
+from .helpers import finished, measured, notify, send_all
 
 pytestmark = pytest.mark.django_db
 
@@ -24,8 +22,7 @@ def told(change, engineer, receiver, webhook, settings, django_capture_on_commit
         user=engineer,
         choices=[(EventKind.MEASUREMENT_FINISHED, Destination("webhook", endpoint), True)],
     )
-    event = MeasurementFinished(measurement_id=5, change_id=change.pk, status="done")
-    notify(event, django_capture_on_commit_callbacks)
+    notify(finished(measured(change)), django_capture_on_commit_callbacks)
     send_all()
     return change
 

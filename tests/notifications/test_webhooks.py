@@ -1,23 +1,20 @@
 """Webhooks and Slack messages, received by a real HTTP server on 127.0.0.1."""
 
-import hashlib
-import hmac
 import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from apps.core.events import deliver
-from apps.measurements.events import MeasurementFinished, RegressionFound
-from apps.notifications.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from apps.notifications.models import Delivery, DeliveryStatus, EventKind
-from apps.notifications.selectors import Destination
+from apps.notifications.channels.webhook import TIMESTAMP_HEADER
+from apps.notifications.models import Delivery, DeliveryStatus, Destination, EventKind
 from apps.notifications.services import preferences_set
 from tests.workers import wait_for
 
 from .conftest import HANG
-from .helpers import notify, send_all
+from .helpers import REGRESSED, finished, measured, notify, regression, send_all
 
 
 def hear(user, kind, endpoint, enabled=True):
@@ -25,13 +22,18 @@ def hear(user, kind, endpoint, enabled=True):
     preferences_set(actor=user, user=user, choices=[(kind, destination, enabled)])
 
 
-def finished(change, measurement_id=41):
-    return MeasurementFinished(
-        measurement_id=measurement_id,
-        change_id=change.pk,
-        status="done",
-        verdicts=(("peak_rss", "improved"),),
-    )
+@pytest.fixture
+def sent_to_webhook(change, engineer, receiver, webhook, django_capture_on_commit_callbacks):
+    """sent_to_webhook() -> the webhook delivery of a finished measurement of `change`, once
+    every attempt at it was made (the receiver answers `receiver.statuses`)."""
+
+    def send() -> Delivery:
+        hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
+        notify(finished(measured(change)), django_capture_on_commit_callbacks)
+        send_all()
+        return Delivery.objects.get(channel="webhook")
+
+    return send
 
 
 @pytest.mark.django_db
@@ -40,38 +42,32 @@ def test_a_webhook_is_signed_json_the_receiver_can_verify(
 ):
     endpoint, secret = webhook
     hear(engineer, EventKind.MEASUREMENT_FINISHED, endpoint)
-    deliveries = notify(finished(change), django_capture_on_commit_callbacks)
+    deliveries = notify(finished(measured(change)), django_capture_on_commit_callbacks)
     assert sorted(d.channel for d in deliveries) == ["email", "webhook"]
     send_all()
     [request] = receiver.received
     assert request.path == "/hook"
     timestamp = request.headers[TIMESTAMP_HEADER]
     assert abs(int(timestamp) - time.time()) < 60
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + request.body, hashlib.sha256)
-    assert hmac.compare_digest(request.headers[SIGNATURE_HEADER], "sha256=" + expected.hexdigest())
+    assert request.signed_with(secret)
     # A wrong secret does not verify: the check above can fail.
-    wrong = hmac.new(b"other", f"{timestamp}.".encode() + request.body, hashlib.sha256)
-    assert request.headers[SIGNATURE_HEADER] != "sha256=" + wrong.hexdigest()
+    assert not request.signed_with("other")
     body = request.json()
     assert body["event"] == "measurement_finished"
     assert body["change"]["number"] == change.number
     assert body["change"]["url"].endswith(change.get_absolute_url())
-    assert body["data"]["verdicts"] == {"peak_rss": "improved"}
+    assert body["data"]["verdicts"] == {"peak_rss": "improved", "wall": "no detectable change"}
     assert Delivery.objects.get(channel="webhook").status == DeliveryStatus.SENT
 
 
 @pytest.mark.django_db
 def test_a_failing_receiver_is_retried_then_the_delivery_fails_with_the_reason(
-    settings, change, engineer, receiver, webhook, django_capture_on_commit_callbacks
+    settings, receiver, sent_to_webhook
 ):
     settings.NOTIFICATION_MAX_ATTEMPTS = 3
     receiver.statuses = [500]
-    endpoint, _secret = webhook
-    hear(engineer, EventKind.MEASUREMENT_FINISHED, endpoint)
-    notify(finished(change), django_capture_on_commit_callbacks)
-    send_all()
+    delivery = sent_to_webhook()
     assert len(receiver.received) == 3
-    delivery = Delivery.objects.get(channel="webhook")
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.attempts == 3
     assert (
@@ -80,60 +76,40 @@ def test_a_failing_receiver_is_retried_then_the_delivery_fails_with_the_reason(
 
 
 @pytest.mark.django_db
-def test_a_receiver_that_recovers_gets_the_delivery(
-    change, engineer, receiver, webhook, django_capture_on_commit_callbacks
-):
+def test_a_receiver_that_recovers_gets_the_delivery(receiver, sent_to_webhook):
     receiver.statuses = [503, 204]
-    hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
-    notify(finished(change), django_capture_on_commit_callbacks)
-    send_all()
-    delivery = Delivery.objects.get(channel="webhook")
+    delivery = sent_to_webhook()
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.SENT, 2)
     # Every attempt sends the same body.
     assert receiver.received[0].body == receiver.received[1].body
 
 
 @pytest.mark.django_db
-def test_a_redirect_is_not_followed(
-    change, engineer, receiver, webhook, django_capture_on_commit_callbacks
-):
+def test_a_redirect_is_not_followed(receiver, sent_to_webhook):
     receiver.statuses = [302]
-    hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
-    notify(finished(change), django_capture_on_commit_callbacks)
-    send_all()
+    delivery = sent_to_webhook()
     assert len(receiver.received) == 1
-    delivery = Delivery.objects.get(channel="webhook")
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.error == "the receiver redirected (302); not followed (after 1 attempt)"
 
 
 @pytest.mark.django_db
-def test_a_receiver_that_does_not_answer_times_out(
-    settings, change, engineer, receiver, webhook, django_capture_on_commit_callbacks
-):
+def test_a_receiver_that_does_not_answer_times_out(settings, receiver, sent_to_webhook):
     settings.NOTIFICATION_HTTP_TIMEOUT = 1
     settings.NOTIFICATION_MAX_ATTEMPTS = 1
     receiver.statuses = [HANG]
-    hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
-    notify(finished(change), django_capture_on_commit_callbacks)
     started = time.monotonic()
-    send_all()
+    delivery = sent_to_webhook()
     assert time.monotonic() - started < 2.5
-    delivery = Delivery.objects.get(channel="webhook")
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.error == "the receiver did not answer within 1 s (after 1 attempt)"
 
 
 @pytest.mark.django_db
-def test_a_request_the_receiver_refuses_is_not_retried(
-    change, engineer, receiver, webhook, django_capture_on_commit_callbacks
-):
+def test_a_request_the_receiver_refuses_is_not_retried(receiver, sent_to_webhook):
     receiver.statuses = [404]
-    hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
-    notify(finished(change), django_capture_on_commit_callbacks)
-    send_all()
+    assert sent_to_webhook().status == DeliveryStatus.FAILED
     assert len(receiver.received) == 1
-    assert Delivery.objects.get(channel="webhook").status == DeliveryStatus.FAILED
 
 
 @pytest.mark.django_db
@@ -141,8 +117,7 @@ def test_slack_gets_text_with_a_link_to_the_change(
     change, engineer, receiver, slack, django_capture_on_commit_callbacks
 ):
     hear(engineer, EventKind.REGRESSION_FOUND, slack)
-    event = RegressionFound(measurement_id=41, change_id=change.pk, metrics=("wall_time",))
-    notify(event, django_capture_on_commit_callbacks)
+    notify(regression(measured(change, REGRESSED)), django_capture_on_commit_callbacks)
     send_all()
     [request] = receiver.received
     assert request.path == "/slack"
@@ -150,7 +125,10 @@ def test_slack_gets_text_with_a_link_to_the_change(
     assert set(body) == {"text"}
     url = change.get_absolute_url()
     assert f"|{change.number}>" in body["text"] and url in body["text"]
-    assert "regression in wall_time" in body["text"]
+    title = f"{change.title}: regressed wall time +12.0 %"
+    link = f"<{django_settings.SITE_URL.rstrip('/')}{url}|{change.number}>"
+    assert body["text"].startswith(f"{link} {title}\n"), body["text"]
+    assert "- wall time: regressed +12.0 %" in body["text"]
 
 
 @pytest.mark.django_db
@@ -161,7 +139,7 @@ def test_a_deactivated_endpoint_fails_the_delivery(
 
     endpoint, _secret = webhook
     hear(engineer, EventKind.MEASUREMENT_FINISHED, endpoint)
-    notify(finished(change), django_capture_on_commit_callbacks)
+    notify(finished(measured(change)), django_capture_on_commit_callbacks)
     endpoint.active = False
     endpoint_save(actor=admin, endpoint=endpoint)
     send_all()
@@ -177,7 +155,7 @@ def test_a_worker_retries_with_growing_waits(worker, change, engineer, receiver,
     endpoint, _secret = webhook
     hear(engineer, EventKind.MEASUREMENT_FINISHED, endpoint)
     worker(env={"NOTIFICATION_RETRY_SECONDS": "0.5", "NOTIFICATION_MAX_ATTEMPTS": "4"})
-    deliver(finished(change))  # no transaction here: sends are published at once
+    deliver(finished(measured(change)))  # no transaction here: sends are published at once
     delivery = Delivery.objects.get(channel="webhook")
 
     def sent():
@@ -206,7 +184,7 @@ def test_a_delivery_whose_message_was_lost_is_sent_by_the_reconcile_pass(
     from apps.notifications.services import deliveries_reconcile
 
     hear(engineer, EventKind.MEASUREMENT_FINISHED, webhook[0])
-    deliver(finished(change))
+    deliver(finished(measured(change)))
     with app.connection_for_write() as conn:
         app.control.purge(connection=conn)
     pending = Delivery.objects.filter(status=DeliveryStatus.PENDING)

@@ -17,6 +17,8 @@ def test_bootstrap_makes_a_fresh_install_usable_once(db, settings):
     admin = User.objects.get()
     assert admin.check_password(printed_password(out.getvalue()))
     assert admin.role == Role.ADMIN
+    # The demo's owner hears of its measurements: the admin has an address to hear at.
+    assert admin.email == "admin@localhost"
     assert "http://127.0.0.1:9000/" in out.getvalue()
     assert (settings.DATA_DIR / "demo" / "service" / ".git").is_dir()
     assert Project.objects.get().repository_url.endswith("demo/service")

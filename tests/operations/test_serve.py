@@ -65,10 +65,12 @@ def test_serve_runs_web_and_worker_and_stops_cleanly(embedded_env, tmp_path):
         # Beat rides along with the one worker: the embedded default reconciles its work too.
         assert "--beat" in names
         # Mail is not sent anywhere by default, and the command says where it goes instead.
-        assert (
-            f"Mail is written to files in {tmp_path / 'mail'}"
-            in (tmp_path / "serve.log").read_text()
-        )
+        said = (tmp_path / "serve.log").read_text()
+        assert f"Mail is written to files in {tmp_path / 'mail'}" in said
+        # Links in messages lead where it serves, and its processes know it.
+        assert f"Links in notifications lead to http://127.0.0.1:{port}/." in said
+        web = next(p for p in family if "gunicorn" in " ".join(p.cmdline()))
+        assert web.environ()["SITE_URL"] == f"http://127.0.0.1:{port}"
 
         # What a terminal's Ctrl-C does: SIGINT to the foreground process.
         proc.send_signal(signal.SIGINT)

@@ -17,7 +17,7 @@ def send(delivery) -> None:
         raise PermanentError(f"{recipient.get_username()} has no email address")
     url = delivery.payload.get("change", {}).get("url", "")
     preferences = settings.SITE_URL.rstrip("/") + reverse("notifications:preferences")
-    body = f"{delivery.text}\n\n{url}\n\nChoose what you hear: {preferences}\n"
+    body = f"{delivery.text}\n\nOpen it: {url}\n\n-- \nChoose what you hear: {preferences}\n"
     message = EmailMessage(
         subject=f"[fixledger] {delivery.subject}",
         body=body,

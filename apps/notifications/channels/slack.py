@@ -10,9 +10,13 @@ def _escape(text: str) -> str:
 
 
 def message(delivery) -> dict:
+    """The change's number as a link, its title and what happened; the details below."""
     change = delivery.payload.get("change", {})
     link = f"<{change.get('url', '')}|{_escape(change.get('number', ''))}>"
-    return {"text": f"{link} {_escape(delivery.subject)}\n{_escape(delivery.text)}"}
+    summary = delivery.payload.get("summary")
+    head = f"{_escape(change.get('title', ''))}: {_escape(summary)}" if summary else ""
+    head = head or _escape(delivery.subject.removeprefix(change.get("number", "")).strip())
+    return {"text": f"{link} {head}\n{_escape(delivery.text)}"}
 
 
 def send(delivery) -> None:

@@ -34,7 +34,10 @@ class Command(BaseCommand):
         password = None
         if not User.objects.exists():
             password = secrets.token_urlsafe(12)
-            admin = User.objects.create_superuser("admin", password=password)
+            # An address, so the demo's notifications reach the mail folder; theirs to change.
+            admin = User.objects.create_superuser(
+                "admin", email="admin@localhost", password=password
+            )
             user_set_role(actor=None, user=admin, role=Role.ADMIN)
         admin = User.objects.filter(is_superuser=True).order_by("pk").first()
         if demo and admin is not None:

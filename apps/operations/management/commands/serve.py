@@ -53,11 +53,11 @@ class Command(BaseCommand):
                 str(settings.DATA_DIR / "celerybeat-schedule"),
             ],
         }
-        if settings.EMAIL_BACKEND.endswith(".filebased.EmailBackend"):
-            self.stdout.write(
-                f"Mail is written to files in {settings.EMAIL_FILE_PATH}, not sent: set "
-                "EMAIL_HOST to send it (deploy/env.example)."
-            )
+        # Links in mail and chat messages lead where this serves, unless SITE_URL says where
+        # people reach it (a proxy in front).
+        env["SITE_URL"] = os.environ.get("SITE_URL") or f"http://{host}:{port}"
+        self.stdout.write(mail_destination())
+        self.stdout.write(f"Links in notifications lead to {env['SITE_URL'].rstrip('/')}/.")
         # Each child leads its own process group, so stopping it reaches its own children
         # (gunicorn's workers, Celery's pool) and a terminal's Ctrl-C reaches only us.
         procs = {
@@ -96,6 +96,21 @@ class Command(BaseCommand):
         for proc in procs.values():
             _signal_group(proc, signal.SIGKILL)
             proc.wait()
+
+
+def mail_destination() -> str:
+    """Where the mail notifications go, in words."""
+    backend = settings.EMAIL_BACKEND
+    if backend.endswith(".filebased.EmailBackend"):
+        return (
+            f"Mail is written to files in {settings.EMAIL_FILE_PATH}, not sent: set "
+            "EMAIL_HOST to send it (deploy/env.example)."
+        )
+    if backend.endswith(".smtp.EmailBackend"):
+        return f"Mail goes out by SMTP through {settings.EMAIL_HOST}:{settings.EMAIL_PORT}."
+    if backend.endswith(".console.EmailBackend"):
+        return "Mail is printed here, not sent."
+    return f"Mail goes through {backend}."
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
