@@ -5,6 +5,7 @@ Fills a throw-away database with N synthetic changes (the search benchmark's gen
 interleaved in one process on the same database:
 
 - the change list, page 1 and page 2,000 (or the deepest page N allows), and a few filters;
+- the API's change list, first page (`/api/changes/`, as JSON);
 - the change detail page's history tab with those 50 rows;
 - the search page (words, and words with filters);
 - `/healthz`, as the floor.
@@ -143,6 +144,7 @@ def fill(args) -> dict:
                 "list: owner+status",
                 f"/changes/?owner={owner.username}&status=ready",
             ),
+            ("API list, page 1", "/api/changes/?format=json"),
             ("change, 50 history rows", f"/changes/FIX-{change.pk}/?tab=history"),
             ("search: words", "/search/?q=cache+leak"),
             ("search: words+filters", "/search/?q=session&project=bench-api&status=ready"),
