@@ -4,8 +4,9 @@ Fills a throw-away database with N synthetic changes (the search benchmark's gen
 `apps.search.synthetic`), files 50 edits on one change so its history has 50 rows, and times,
 interleaved in one process on the same database:
 
-- the change list, page 1 and page 2,000 (or the deepest page N allows), the page after that
-  as its *Older* link reaches it (seeking from the last id shown), and a few filters;
+- the change list, page 1 and page 2,000 (or the deepest page N allows), that page again as
+  the *Older* link of the page before reaches it (seeking from the last id shown there), and a
+  few filters;
 - the API's change list, first page (`/api/changes/`, as JSON);
 - the change detail page's history tab with those 50 rows;
 - the search page (words, and words with filters);
@@ -131,17 +132,16 @@ def fill(args) -> dict:
 
     deep = min(DEEP_PAGE, max(1, total // PAGE_SIZE))
     owner = User.objects.filter(username__startswith="bench").order_by("pk").first()
-    # Where page `deep`'s "Older" link seeks from: its last row.
-    boundary = Change.objects.order_by("-pk").values_list("pk", flat=True)[deep * PAGE_SIZE - 1]
+    # Where the "Older" link of the page before `deep` seeks from: that page's last row.
+    boundary = Change.objects.order_by("-pk").values_list("pk", flat=True)[
+        max(1, deep - 1) * PAGE_SIZE - 1
+    ]
     return {
         "viewer": viewer,
         "pages": [
             ("change list, page 1", "/changes/"),
             (f"change list, page {deep:,}", f"/changes/?page={deep}"),
-            (
-                f"list, page {deep + 1:,} by link",
-                f"/changes/?page={deep + 1}&before={boundary}",
-            ),
+            (f"list, page {deep:,} by link", f"/changes/?page={deep}&before={boundary}"),
             ("list: project, page 1", "/changes/?project=bench-api"),
             (
                 f"list: project, page {deep // 10:,}",
