@@ -3,11 +3,12 @@ from django.utils.encoding import smart_str
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, viewsets
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import User
-from apps.core.api import StrictStrings
+from apps.core.api import CappedCursorPagination, StrictStrings
 from apps.projects.models import Project
 
 from . import selectors
@@ -42,6 +43,18 @@ class SlugRelatedField(serializers.SlugRelatedField):
         return found
 
 
+class LatestVerdictSerializer(serializers.Serializer):
+    """The verdict of the change's latest finished measurement, as the change list shows it."""
+
+    verdict = serializers.CharField(help_text="improved, regressed, no detectable change, …")
+    metric = serializers.CharField(help_text="Key of the metric behind the verdict.")
+    label = serializers.CharField(help_text="That metric as people read it, e.g. peak RSS.")
+    change_pct = serializers.FloatField(
+        allow_null=True, help_text="Relative change of that metric in percent (negative is less)."
+    )
+    measurement = serializers.IntegerField(help_text="Id of the measurement.")
+
+
 class ChangeSerializer(StrictStrings, serializers.ModelSerializer):
     """A change. Field names match the web form; validation happens in the service."""
 
@@ -64,6 +77,9 @@ class ChangeSerializer(StrictStrings, serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     revisions_pending = serializers.SerializerMethodField(
         help_text="True while a worker has yet to sync the repository to resolve the revisions."
+    )
+    latest_verdict = serializers.SerializerMethodField(
+        help_text="The verdict of the latest finished measurement; null until one finished."
     )
 
     class Meta:
@@ -90,6 +106,7 @@ class ChangeSerializer(StrictStrings, serializers.ModelSerializer):
             "commits",
             "revision_error",
             "revisions_pending",
+            "latest_verdict",
             "created",
             "updated",
         ]
@@ -104,6 +121,10 @@ class ChangeSerializer(StrictStrings, serializers.ModelSerializer):
     def get_revisions_pending(self, obj) -> bool:
         return waits_for_sync(obj)
 
+    @extend_schema_field(LatestVerdictSerializer(allow_null=True))
+    def get_latest_verdict(self, obj):
+        return obj.latest_verdict or None
+
     def create(self, validated_data):
         return change_create(actor=self.context["request"].user, **validated_data)
 
@@ -111,19 +132,40 @@ class ChangeSerializer(StrictStrings, serializers.ModelSerializer):
         return change_update(actor=self.context["request"].user, change=instance, **validated_data)
 
 
+class ChangePagination(CappedCursorPagination):
+    count_cap = selectors.COUNT_CAP
+
+
 class ChangeViewSet(viewsets.ModelViewSet):
     """Changes: list (filter by project, owner, status), file, read and edit.
 
-    A change is addressed by its id (`12`) or its number (`FIX-12`).
+    The list is newest first, a page at a time through its `next` links. Words are searched at
+    `/api/search/`, which takes the same filters. A change is addressed by its id (`12`) or its
+    number (`FIX-12`).
     """
 
     serializer_class = ChangeSerializer
     filterset_class = selectors.ChangeFilter
+    pagination_class = ChangePagination
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
     lookup_value_regex = r"(?:[Ff][Ii][Xx]-)?[0-9]+"
 
     def get_queryset(self):
         return selectors.change_list()
+
+    def list(self, request, *args, **kwargs):
+        # The list once took words too; ignoring them now would answer every change as if
+        # they matched.
+        if "q" in request.query_params:
+            raise ValidationError(
+                {
+                    "q": [
+                        "The change list does not search words: use /api/search/?q=…, which "
+                        "takes the same filters."
+                    ]
+                }
+            )
+        return super().list(request, *args, **kwargs)
 
     def get_object(self):
         change = selectors.change_or_404(self.kwargs["pk"], self.get_queryset())

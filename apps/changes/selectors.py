@@ -121,9 +121,23 @@ class ChangePage:
         return self.number + 1
 
     @property
+    def last_id(self) -> int | None:
+        """What the *Older* link seeks from."""
+        return self.changes[-1].pk if self.changes else None
+
+    @property
     def num_pages(self) -> int | None:
         """None while the count is capped: the last page is not known."""
         return None if self.capped else _pages(self.count)
+
+
+def page_boundary(value) -> int | None:
+    """The `before` id of a pager link, or None for anything that is not a positive id."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number <= 2**63 - 1 else None
 
 
 def page_number(value) -> int:
@@ -134,7 +148,7 @@ def page_number(value) -> int:
     return min(max(number, 1), MAX_PAGE)
 
 
-def change_page(changes, number: int) -> ChangePage:
+def change_page(changes, number: int, *, before: int | None = None) -> ChangePage:
     """Page `number` (from 1) of `changes` (filtered, not sliced), newest first.
 
     In at most three short queries, whatever the page: the count up to COUNT_CAP (a page past
@@ -142,6 +156,10 @@ def change_page(changes, number: int) -> ChangePage:
     use (an index-only walk, even a thousand pages deep), then those rows with their project
     and owner. A number past the last page shows the last page (found by counting up to the
     number asked for, only then).
+
+    `before` (the last id of the page before, as the pager's *Older* link carries it) seeks
+    to the page in the index instead of walking past every row before it; a link that names
+    no row of the list any more falls back to the walk.
     """
     changes = changes.order_by("-pk")
     offset = (number - 1) * PAGE_SIZE
@@ -152,7 +170,9 @@ def change_page(changes, number: int) -> ChangePage:
     if count is not None:
         number = min(number, _pages(count))
         offset = (number - 1) * PAGE_SIZE
-    ids = _ids(changes, offset)
+    ids = _ids(changes.filter(pk__lt=before), 0) if before and number > 1 else []
+    if not ids:
+        ids = _ids(changes, offset)
     if not ids and count is None and number > 1:
         count = changes.order_by()[:offset].count()
         number = _pages(count)

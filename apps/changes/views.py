@@ -20,9 +20,11 @@ from .services import can_edit_change, change_create, change_update
 def change_list(request):
     changes = selectors.ChangeFilter(request.GET or None, queryset=Change.objects.all())
     number = selectors.page_number(request.GET.get("page"))
-    page = selectors.change_page(changes.qs, number)
+    before = selectors.page_boundary(request.GET.get("before"))
+    page = selectors.change_page(changes.qs, number, before=before)
     query = request.GET.copy()
     query.pop("page", None)
+    query.pop("before", None)
     context = {"filter": changes, "page": page, "query": query.urlencode()}
     if htmx_target(request) == "change-results":
         return render(request, "changes/_results.html", context)

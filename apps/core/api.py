@@ -7,13 +7,16 @@ from django.http import JsonResponse
 from django.views.defaults import bad_request, page_not_found
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .exceptions import Conflict
 
 
-class Pagination(PageNumberPagination):
+class PageSize:
+    """Pagination mixin: `page_size` from 1 to `max_page_size`, refused when outside."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
@@ -37,11 +40,62 @@ class Pagination(PageNumberPagination):
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
-            if parameter["name"] == self.page_query_param:
+            if parameter["name"] == getattr(self, "page_query_param", None):
                 parameter["schema"]["minimum"] = 1
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"].update(minimum=1, maximum=self.max_page_size)
         return parameters
+
+
+class Pagination(PageSize, PageNumberPagination):
+    """Numbered pages with an exact count: for lists that stay small."""
+
+
+class CappedCursorPagination(PageSize, CursorPagination):
+    """Newest first, page after page through `next` links, for lists of any length.
+
+    A numbered page N costs an OFFSET past every row before it, and its exact count a scan of
+    every matching row: at a million rows either costs more than the page. Here each page seeks
+    from the id at the end of the one before (the cursor), and `count` counts up to `count_cap`
+    only; `count_capped` says when there are more.
+    """
+
+    ordering = "-id"
+    count_cap = 10_000
+
+    def paginate_queryset(self, queryset, request, view=None):
+        counted = queryset.order_by()[: self.count_cap + 1].count()
+        self.count_capped = counted > self.count_cap
+        self.count = min(counted, self.count_cap)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data):
+        return Response(
+            {
+                "count": self.count,
+                "count_capped": self.count_capped,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema):
+        response = super().get_paginated_response_schema(schema)
+        response["required"] = ["count", "count_capped", "results"]
+        response["properties"] = {
+            "count": {
+                "type": "integer",
+                "description": f"Matching rows, counted up to {self.count_cap:,}.",
+                "example": 123,
+            },
+            "count_capped": {
+                "type": "boolean",
+                "description": "True when more rows match than `count` says.",
+            },
+            **response["properties"],
+        }
+        return response
 
 
 class StrictStrings:

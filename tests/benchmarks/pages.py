@@ -4,7 +4,10 @@ Fills a throw-away database with N synthetic changes (the search benchmark's gen
 `apps.search.synthetic`), files 50 edits on one change so its history has 50 rows, and times,
 interleaved in one process on the same database:
 
-- the change list, page 1 and page 2,000 (or the deepest page N allows), and a few filters;
+- the change list, page 1 and page 2,000 (or the deepest page N allows), that page again as
+  the *Older* link of the page before reaches it (seeking from the last id shown there), and a
+  few filters;
+- the API's change list, first page (`/api/changes/`, as JSON);
 - the change detail page's history tab with those 50 rows;
 - the search page (words, and words with filters);
 - `/healthz`, as the floor.
@@ -129,11 +132,16 @@ def fill(args) -> dict:
 
     deep = min(DEEP_PAGE, max(1, total // PAGE_SIZE))
     owner = User.objects.filter(username__startswith="bench").order_by("pk").first()
+    # Where the "Older" link of the page before `deep` seeks from: that page's last row.
+    boundary = Change.objects.order_by("-pk").values_list("pk", flat=True)[
+        max(1, deep - 1) * PAGE_SIZE - 1
+    ]
     return {
         "viewer": viewer,
         "pages": [
             ("change list, page 1", "/changes/"),
             (f"change list, page {deep:,}", f"/changes/?page={deep}"),
+            (f"list, page {deep:,} by link", f"/changes/?page={deep}&before={boundary}"),
             ("list: project, page 1", "/changes/?project=bench-api"),
             (
                 f"list: project, page {deep // 10:,}",
@@ -143,6 +151,7 @@ def fill(args) -> dict:
                 "list: owner+status",
                 f"/changes/?owner={owner.username}&status=ready",
             ),
+            ("API list, page 1", "/api/changes/?format=json"),
             ("change, 50 history rows", f"/changes/FIX-{change.pk}/?tab=history"),
             ("search: words", "/search/?q=cache+leak"),
             ("search: words+filters", "/search/?q=session&project=bench-api&status=ready"),

@@ -71,7 +71,7 @@ def main() -> None:
         paths = [
             "/healthz",
             "/api/changes/",
-            "/api/changes/?page=3",
+            "/api/changes/?page_size=100",
             "/api/changes/FIX-7/",
             "/api/search/?q=cache",
             "/api/projects/",

@@ -1,10 +1,14 @@
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from apps.changes.models import Change
 from apps.core.audit import audit_history
+from apps.measurements.models import Profile
+from apps.projects.models import Environment
 
 from ..factories import ChangeFactory, ProjectFactory
 
@@ -177,3 +181,97 @@ def test_schema_and_docs_are_served_locally(as_user, viewer):
     assets = re.findall(r'(?:src|href)="([^"]+)"', docs)
     assert assets
     assert all(url.startswith("/") and not url.startswith("//") for url in assets), assets
+
+
+def test_words_are_refused_with_a_pointer_to_the_search(api_as, viewer, change):
+    response = api_as(viewer).get("/api/changes/?q=cache")
+    assert response.status_code == 400
+    assert "/api/search/" in response.json()["q"][0]
+    # Not even empty words are quietly taken as "every change".
+    assert api_as(viewer).get("/api/changes/?q=").status_code == 400
+
+
+def test_the_list_pages_newest_first_through_its_next_links(api_as, viewer, project):
+    made = [c.pk for c in ChangeFactory.create_batch(5, project=project)][::-1]
+    api = api_as(viewer)
+    first = api.get("/api/changes/?page_size=2").json()
+    assert (first["count"], first["count_capped"], first["previous"]) == (5, False, None)
+    assert [c["id"] for c in first["results"]] == made[:2]
+    second = api.get(first["next"]).json()
+    assert [c["id"] for c in second["results"]] == made[2:4]
+    assert [c["id"] for c in api.get(second["previous"]).json()["results"]] == made[:2]
+    last = api.get(second["next"]).json()
+    assert ([c["id"] for c in last["results"]], last["next"]) == (made[4:], None)
+    # A change filed meanwhile does not shift the pages already reached.
+    ChangeFactory(project=project)
+    assert [c["id"] for c in api.get(first["next"]).json()["results"]] == made[2:4]
+    assert api.get("/api/changes/?cursor=nonsense").status_code == 404
+    assert api.get("/api/changes/?page_size=201").status_code == 400
+
+
+def test_the_count_stops_at_its_cap_and_every_page_stays_reachable(
+    api_as, viewer, project, monkeypatch
+):
+    from apps.changes.api import ChangePagination
+
+    monkeypatch.setattr(ChangePagination, "count_cap", 3)
+    made = sorted(c.pk for c in ChangeFactory.create_batch(5, project=project))[::-1]
+    api = api_as(viewer)
+    page = api.get("/api/changes/?page_size=2").json()
+    assert (page["count"], page["count_capped"]) == (3, True)
+    seen = [c["id"] for c in page["results"]]
+    while page["next"]:
+        page = api.get(page["next"]).json()
+        seen += [c["id"] for c in page["results"]]
+    assert seen == made
+    assert api.get(f"/api/changes/?project={project.slug}&page_size=2").json()["count"] == 3
+    exact = api.get(f"/api/changes/?project={project.slug}&status=shipped").json()
+    assert (exact["count"], exact["count_capped"]) == (0, False)
+
+
+def test_the_latest_verdict_is_listed_and_read_only(api_as, viewer, engineer, project):
+    from .test_list import finished_measurement
+
+    environment = Environment.objects.create(name="staging-api")
+    profile = Profile.objects.create(
+        project=project, name="bench", environment=environment, argv=["true"]
+    )
+    measured = ChangeFactory(owner=engineer, project=project, expected_result="peak RSS -20 %")
+    unmeasured = ChangeFactory(owner=engineer, project=project)
+    measurement = finished_measurement(measured, profile, rss_after=80_000_000, wall_after=1.0)
+
+    listed = {c["id"]: c for c in api_as(viewer).get("/api/changes/").json()["results"]}
+    verdict = listed[measured.pk]["latest_verdict"]
+    assert verdict["verdict"] == "improved"
+    assert (verdict["metric"], verdict["label"]) == ("peak_rss", "peak RSS")
+    assert verdict["change_pct"] == pytest.approx(-20.0, abs=0.1)
+    assert verdict["measurement"] == measurement.pk
+    assert listed[unmeasured.pk]["latest_verdict"] is None
+
+    edit = api_as(engineer).patch(
+        f"/api/changes/{unmeasured.pk}/", {"latest_verdict": {"verdict": "improved"}}
+    )
+    assert edit.status_code == 200
+    assert edit.json()["latest_verdict"] is None
+    unmeasured.refresh_from_db()
+    assert unmeasured.latest_verdict == {}
+
+
+def test_a_list_page_costs_the_same_queries_at_any_size(
+    api_as, viewer, project, django_assert_max_num_queries
+):
+    api = api_as(viewer)
+    ChangeFactory.create_batch(3, project=project)
+    urls = ("/api/changes/", f"/api/changes/?project={project.slug}&status=draft")
+    few = {}
+    for url in urls:
+        with CaptureQueriesContext(connection) as ctx:
+            assert api.get(url).status_code == 200
+        few[url] = len(ctx.captured_queries)
+    # Other owners and projects on every row, and a page to follow.
+    ChangeFactory.create_batch(60)
+    ChangeFactory.create_batch(60, project=project)
+    nxt = api.get("/api/changes/").json()["next"]
+    for url in (*urls, nxt):
+        with django_assert_max_num_queries(few.get(url, few["/api/changes/"])):
+            assert len(api.get(url).json()["results"]) > 0

@@ -168,13 +168,13 @@ def test_a_deep_page_is_reachable_by_its_link_when_the_count_is_capped(
 
     first = client.get("/changes/").content.decode()
     assert re.search(r"10\+ changes · page 1\s*</span>", first), "capped: no last page"
-    assert 'href="?page=2" rel="next"' in first
+    assert f'href="?page=2&amp;before={newest_first[3]}" rel="next"' in first
 
     seventh = client.get("/changes/?page=7").content.decode()
     assert list(rows(seventh)) == newest_first[24:28]
     assert "28+ changes · page 7" in seventh
     assert 'href="?page=6" rel="prev"' in seventh
-    assert 'href="?page=8" rel="next"' in seventh
+    assert f'href="?page=8&amp;before={newest_first[27]}" rel="next"' in seventh
     assert 'href="?page=1"' in seventh
 
     last = client.get("/changes/?page=10").content.decode()
@@ -184,6 +184,44 @@ def test_a_deep_page_is_reachable_by_its_link_when_the_count_is_capped(
     past = client.get("/changes/?page=50").content.decode()
     assert list(rows(past)) == newest_first[36:]
     assert "37 changes · page 10 of 10" in past
+
+
+NEXT = re.compile(r'href="\?([^"]*)" rel="next"')
+
+
+def test_older_links_seek_from_the_last_row_shown_instead_of_walking_past_every_row(
+    as_user, viewer, many, project, monkeypatch
+):
+    monkeypatch.setattr(selectors, "PAGE_SIZE", 4)
+    monkeypatch.setattr(selectors, "COUNT_CAP", 10)
+    client = as_user(viewer)
+    newest_first = sorted(c.pk for c in many)[::-1]
+    url, seen, number = "/changes/", [], 1
+    while True:
+        with CaptureQueriesContext(connection) as ctx:
+            page = client.get(url).content.decode()
+        shown_here = list(rows(page))
+        assert shown_here == shown(client, f"/changes/?page={number}"), url
+        if number > 1:
+            assert not any("OFFSET" in q["sql"] for q in ctx.captured_queries), url
+        seen += shown_here
+        link = NEXT.search(page)
+        if not link:
+            break
+        url, number = "/changes/?" + link.group(1).replace("&amp;", "&"), number + 1
+    assert seen == newest_first
+    assert number == 10
+
+    # A change filed meanwhile does not shift the next page under the reader.
+    third = "/changes/?" + NEXT.search(client.get("/changes/?page=2").content.decode()).group(1)
+    ChangeFactory(project=project)
+    assert shown(client, third.replace("&amp;", "&")) == newest_first[8:12]
+    # Filters stay in the link; a boundary naming no row of the list any more, or no number
+    # at all, walks to the page as a bare number does.
+    filtered = client.get(f"/changes/?project={project.slug}").content.decode()
+    assert f"project={project.slug}&amp;page=2&amp;before=" in filtered
+    assert shown(client, "/changes/?page=3&before=1") == shown(client, "/changes/?page=3")
+    assert shown(client, "/changes/?page=3&before=x") == shown(client, "/changes/?page=3")
 
 
 def test_a_page_past_the_end_of_a_counted_list_shows_the_last_page(as_user, viewer, many):
