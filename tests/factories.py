@@ -4,6 +4,7 @@ from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import user_set_role
 from apps.changes.models import Change
+from apps.measurements.models import Measurement, MeasurementStatus, Run, RunStatus, Side
 from apps.projects.models import Project
 
 PASSWORD = "correct horse battery staple"
@@ -49,3 +50,29 @@ class ChangeFactory(factory.django.DjangoModelFactory):
     base_revision = "main"
     head_revision = "fix/cache-bound"
     tags = factory.LazyFunction(lambda: ["memory", "cache"])
+
+
+def measurement_with_runs(change, profile, values, *, per_side: int = 10) -> Measurement:
+    """A measurement a worker holds with every run done, as `measurement_finish` finds it:
+    `per_side` runs a side, interleaved, run `i` of `side` measured as `values(i, side)` (the
+    Run fields: peak_rss_bytes, wall_seconds, ...)."""
+    measurement = Measurement.objects.create(
+        change=change,
+        profile=profile,
+        status=MeasurementStatus.RUNNING,
+        worker="w1",
+        base_sha="a" * 40,
+        head_sha="b" * 40,
+    )
+    Run.objects.bulk_create(
+        Run(
+            measurement=measurement,
+            sequence=2 * i + j,
+            side=side,
+            status=RunStatus.DONE,
+            **{"user_seconds": 0.5, "system_seconds": 0.1, **values(i, side)},
+        )
+        for i in range(per_side)
+        for j, side in enumerate((Side.BEFORE, Side.AFTER))
+    )
+    return measurement

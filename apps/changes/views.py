@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from apps.accounts.roles import Role
@@ -18,13 +19,17 @@ from .services import can_edit_change, change_create, change_update
 
 @login_required
 def change_list(request):
+    query = request.GET.copy()
+    query.pop("page", None)
+    query.pop("before", None)
+    if query.get("q", "").strip():
+        # Words are searched in the search index, which takes the same filters: an address
+        # with words (typed, or kept from before the list stopped matching words) goes there.
+        return redirect(f"{reverse('search:page')}?{query.urlencode()}")
     changes = selectors.ChangeFilter(request.GET or None, queryset=Change.objects.all())
     number = selectors.page_number(request.GET.get("page"))
     before = selectors.page_boundary(request.GET.get("before"))
     page = selectors.change_page(changes.qs, number, before=before)
-    query = request.GET.copy()
-    query.pop("page", None)
-    query.pop("before", None)
     context = {"filter": changes, "page": page, "query": query.urlencode()}
     if htmx_target(request) == "change-results":
         return render(request, "changes/_results.html", context)

@@ -20,14 +20,12 @@ from apps.measurements.models import (
     MeasurementKind,
     MeasurementStatus,
     Profile,
-    Run,
-    RunStatus,
     Side,
 )
 from apps.measurements.reports import measurement_finish
 from apps.projects.models import Environment
 
-from ..factories import ChangeFactory, ProjectFactory, UserFactory
+from ..factories import ChangeFactory, ProjectFactory, UserFactory, measurement_with_runs
 
 MINUS = "\u2212"
 ROW = re.compile(r"<tr>\s*<td class=\"mono\"><a href=\"[^\"]+\">FIX-(\d+)</a>.*?</tr>", re.S)
@@ -56,31 +54,13 @@ def profile(project):
 
 
 def finished_measurement(change, profile, *, rss_after: int, wall_after: float) -> Measurement:
-    """A measurement whose runs a worker has done: 10 a side, as `measurement_finish` sees it."""
-    measurement = Measurement.objects.create(
-        change=change,
-        profile=profile,
-        status=MeasurementStatus.RUNNING,
-        worker="w1",
-        base_sha="a" * 40,
-        head_sha="b" * 40,
-    )
-    sequence = itertools.count()
-    for i in range(10):
-        for side, rss, wall in (
-            (Side.BEFORE, 100_000_000, 1.0),
-            (Side.AFTER, rss_after, wall_after),
-        ):
-            Run.objects.create(
-                measurement=measurement,
-                sequence=next(sequence),
-                side=side,
-                status=RunStatus.DONE,
-                peak_rss_bytes=rss + i * 1000,
-                wall_seconds=wall + i * 0.001,
-                user_seconds=0.5,
-                system_seconds=0.1,
-            )
+    """A finished measurement: 10 runs a side, these values after (100 MB and 1 s before)."""
+
+    def values(i, side):
+        rss, wall = (100_000_000, 1.0) if side == Side.BEFORE else (rss_after, wall_after)
+        return {"peak_rss_bytes": rss + i * 1000, "wall_seconds": wall + i * 0.001}
+
+    measurement = measurement_with_runs(change, profile, values)
     measurement_finish(measurement=measurement)
     return measurement
 

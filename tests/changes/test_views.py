@@ -129,6 +129,9 @@ def test_list_filters(as_user, viewer, engineer, other_engineer, project):
     assert "Slow report query" not in client.get("/changes/?owner=erin").content.decode()
     # Words are for the search index: the words box sends them, with the filters, to search.
     assert 'formaction="/search/"' in client.get("/changes/").content.decode()
+    typed = client.get("/changes/?q=cache&owner=erin&page=3")
+    assert typed.status_code == 302
+    assert typed["Location"] == "/search/?q=cache&owner=erin"
     assert "No changes match" in client.get("/changes/?status=shipped").content.decode()
     bad = client.get("/changes/?status=nonsense")
     assert bad.status_code == 200

@@ -12,11 +12,12 @@ import pytest
 from playwright.sync_api import Page
 
 from apps.changes.services import change_create
-from apps.measurements.models import Measurement, MeasurementStatus, Profile, Run, RunStatus, Side
+from apps.measurements.models import Profile, Side
 from apps.measurements.reports import measurement_finish
 from apps.projects.models import Environment
 
 from ..checklists.conftest import fix, repo_project, upstream  # noqa: F401
+from ..factories import measurement_with_runs
 from ..measurements.conftest import demo_change, demo_project, environment, profile  # noqa: F401
 from .test_browser import SCREENSHOTS, log_in
 
@@ -99,30 +100,18 @@ def measured_change(engineer, project):
     invoices = Profile.objects.create(
         project=project, name="render 1,000 invoices", environment=staging, argv=["true"]
     )
-    measurement = Measurement.objects.create(
-        change=change,
-        profile=invoices,
-        status=MeasurementStatus.RUNNING,
-        worker="w1",
-        base_sha="a" * 40,
-        head_sha="b" * 40,
-    )
-    sequence = 0
-    for i in range(8):
-        for side, rss, slope in ((Side.BEFORE, 120, 30), (Side.AFTER, 95, 2)):
-            wobble = math.sin(i) * 0.6
-            Run.objects.create(
-                measurement=measurement,
-                sequence=sequence,
-                side=side,
-                status=RunStatus.DONE,
-                peak_rss_bytes=int((rss + wobble) * MiB),
-                wall_seconds=(1.4 if side == Side.BEFORE else 1.1) + wobble / 50,
-                user_seconds=0.9 + wobble / 80,
-                system_seconds=0.1,
-                rss_timeline=sawtooth(1.4 if side == Side.BEFORE else 1.1, rss - 40, slope),
-            )
-            sequence += 1
+
+    def values(i, side):
+        rss, slope, wall = (120, 30, 1.4) if side == Side.BEFORE else (95, 2, 1.1)
+        wobble = math.sin(i) * 0.6
+        return {
+            "peak_rss_bytes": int((rss + wobble) * MiB),
+            "wall_seconds": wall + wobble / 50,
+            "user_seconds": 0.9 + wobble / 80,
+            "rss_timeline": sawtooth(wall, rss - 40, slope),
+        }
+
+    measurement = measurement_with_runs(change, invoices, values, per_side=8)
     measurement_finish(measurement=measurement)
     return change, measurement
 

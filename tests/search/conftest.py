@@ -1,9 +1,11 @@
 import pytest
 
 from apps.changes.services import change_create
-from apps.measurements.models import Measurement, MeasurementStatus, Profile, Run, RunStatus, Side
+from apps.measurements.models import Profile, Side
 from apps.projects.models import Environment
 from apps.search.selectors import SearchParams, search
+
+from ..factories import measurement_with_runs
 
 
 @pytest.fixture
@@ -42,29 +44,10 @@ def running_measurement(file_change, project):
     profile = Profile.objects.create(
         project=project, name="p", environment=environment, argv=["true"]
     )
-    measurement = Measurement.objects.create(
-        change=change,
-        profile=profile,
-        status=MeasurementStatus.RUNNING,
-        worker="w1",
-        base_sha="a" * 40,
-        head_sha="b" * 40,
-    )
-    seq = 0
-    for i in range(10):
-        for side, rss in (
-            (Side.BEFORE, 100_000_000 + i * 1000),
-            (Side.AFTER, 80_000_000 + i * 1000),
-        ):
-            Run.objects.create(
-                measurement=measurement,
-                sequence=seq,
-                side=side,
-                status=RunStatus.DONE,
-                peak_rss_bytes=rss,
-                wall_seconds=1.0 + i * 0.01,
-                user_seconds=0.5,
-                system_seconds=0.1,
-            )
-            seq += 1
+
+    def values(i, side):
+        rss = (100_000_000 if side == Side.BEFORE else 80_000_000) + i * 1000
+        return {"peak_rss_bytes": rss, "wall_seconds": 1.0 + i * 0.01}
+
+    measurement = measurement_with_runs(change, profile, values)
     return change, measurement
