@@ -76,3 +76,29 @@ def measurement_with_runs(change, profile, values, *, per_side: int = 10) -> Mea
         for j, side in enumerate((Side.BEFORE, Side.AFTER))
     )
     return measurement
+
+
+def project_not_synced(admin, path) -> Project:
+    """A project over a real repository at `path`, its first sync queued but not run: this
+    host has no clone of it yet."""
+    from apps.projects.services import project_create
+
+    from .repos import make_service_repo
+
+    make_service_repo(path)
+    return project_create(actor=admin, name="Search", slug="search", repository_url=str(path))
+
+
+def change_between_branches(engineer, project) -> Change:
+    """A change filed from `main` to `fix/cache` (the branches `make_service_repo` makes)."""
+    from apps.changes.services import change_create
+
+    return change_create(
+        actor=engineer,
+        project=project,
+        title="Bound the cache",
+        reason="leak",
+        expected_result="peak RSS -20 %",
+        base_revision="main",
+        head_revision="fix/cache",
+    )

@@ -6,7 +6,7 @@ from apps.changes.models import Change
 from apps.changes.services import change_update
 from apps.core.audit import audit_history
 
-from ..factories import ChangeFactory
+from ..factories import ChangeFactory, change_between_branches, project_not_synced
 
 FORM = {
     "title": "Bound the response cache",
@@ -201,25 +201,10 @@ def test_a_change_waiting_for_a_sync_says_when_no_worker_took_it(
 
     from django.utils import timezone
 
-    from apps.changes.services import change_create
     from apps.projects.models import JobKind, RepositoryJob
-    from apps.projects.services import project_create
 
-    from ..repos import make_service_repo
-
-    make_service_repo(tmp_path / "upstream")
-    project = project_create(
-        actor=admin, name="Search", slug="search", repository_url=str(tmp_path / "upstream")
-    )
-    change = change_create(
-        actor=engineer,
-        project=project,
-        title="Bound the cache",
-        reason="leak",
-        expected_result="peak RSS -20 %",
-        base_revision="main",
-        head_revision="fix/cache",
-    )
+    project = project_not_synced(admin, tmp_path / "upstream")
+    change = change_between_branches(engineer, project)
     client = as_user(engineer)
     page = client.get(change.get_absolute_url()).content.decode()
     assert "Waiting for a worker to sync" in page

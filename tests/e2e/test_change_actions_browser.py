@@ -14,6 +14,7 @@ from apps.measurements.models import Measurement, MeasurementStatus
 
 from ..checklists.conftest import fix, repo_project, upstream  # noqa: F401
 from ..checklists.test_checklist import finished_measurement, items
+from ..factories import change_between_branches, project_not_synced
 from ..measurements.conftest import demo_change, demo_project, environment, profile  # noqa: F401
 from .test_browser import log_in
 from .test_live_browser import IMPROVED, mark_page, same_page, shot
@@ -168,26 +169,11 @@ def test_progress_is_said_once_per_stage_and_the_keyboard_stays_on_cancel(
 
 
 def test_a_change_waiting_for_a_sync_says_no_worker_took_it(page: Page, admin, engineer, tmp_path):
-    from apps.changes.services import change_create
     from apps.projects.models import JobKind, RepositoryJob
-    from apps.projects.services import project_create
     from apps.projects.tasks import sync_project
 
-    from ..repos import make_service_repo
-
-    make_service_repo(tmp_path / "upstream")
-    project = project_create(
-        actor=admin, name="Search", slug="search", repository_url=str(tmp_path / "upstream")
-    )
-    change = change_create(
-        actor=engineer,
-        project=project,
-        title="Bound the cache",
-        reason="leak",
-        expected_result="peak RSS -20 %",
-        base_revision="main",
-        head_revision="fix/cache",
-    )
+    project = project_not_synced(admin, tmp_path / "upstream")
+    change = change_between_branches(engineer, project)
     # Its sync was queued an hour ago and no worker has taken it since.
     RepositoryJob.objects.filter(project=project, kind=JobKind.SYNC).update(
         updated=timezone.now() - timedelta(hours=1)

@@ -12,6 +12,7 @@ from apps.measurements.models import Measurement
 
 from ..checklists.conftest import fix, repo_project, upstream  # noqa: F401
 from ..checklists.test_checklist import finished_measurement, items
+from ..factories import change_between_branches, project_not_synced
 from ..measurements.conftest import demo_change, demo_project, environment, profile  # noqa: F401
 from .test_browser import SCREENSHOTS, log_in
 
@@ -165,28 +166,13 @@ def test_a_verdict_arriving_flips_the_header_badge(
 
 
 def test_a_sync_resolving_the_revisions_fills_the_page(page: Page, admin, engineer, tmp_path):
-    from apps.changes.services import change_create
     from apps.projects.models import JobStatus, RepositoryJob
-    from apps.projects.services import project_create
     from apps.projects.tasks import sync_project
 
-    from ..repos import make_service_repo
-
-    make_service_repo(tmp_path / "upstream")
-    project = project_create(
-        actor=admin, name="Search", slug="search", repository_url=str(tmp_path / "upstream")
-    )
+    project = project_not_synced(admin, tmp_path / "upstream")
     # As if its first sync had failed: this host has no clone, the change waits for one.
     RepositoryJob.objects.filter(project=project).update(status=JobStatus.FAILED)
-    change = change_create(
-        actor=engineer,
-        project=project,
-        title="Bound the cache",
-        reason="leak",
-        expected_result="peak RSS -20 %",
-        base_revision="main",
-        head_revision="fix/cache",
-    )
+    change = change_between_branches(engineer, project)
     log_in(page, engineer)
     page.goto(change.get_absolute_url())
     expect(page.locator("#change-record")).to_contain_text("Waiting for a worker to sync")
