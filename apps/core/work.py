@@ -101,12 +101,13 @@ def publishing() -> Iterator[Publishing]:
 def reconcile(
     due_rows: models.QuerySet,
     *,
-    spent: Callable[[models.Model], bool],
-    give_up: Callable[[models.Model], object],
     send: Callable[[models.Model], bool],
+    spent: Callable[[models.Model], bool] | None = None,
+    give_up: Callable[[models.Model], object] | None = None,
 ) -> int:
     """Beat's pass over one kind's due rows (`due`): end those that used up their attempts
-    (`spent`), publish the others again. Returns how many were published.
+    (`spent`), publish the others again. Returns how many were published. Work that ends
+    through its own attempts (a notification's delivery) has no `spent`: all of it is sent.
 
     Publishing stops at the first failure: the broker is down, and the next pass tries again.
     A pass logs at INFO only what it did; one that found nothing to do is silent.
@@ -114,7 +115,7 @@ def reconcile(
     kind = due_rows.model._meta.verbose_name_plural
     ended, waiting = [], []
     for row in due_rows:
-        if spent(row):
+        if spent is not None and spent(row):
             give_up(row)
             ended.append(row.pk)
         else:

@@ -191,5 +191,4 @@ def deliveries_reconcile() -> int:
         status=DeliveryStatus.PENDING,
         due_at__lt=stale,
     ).order_by("due_at")[:500]
-    # A delivery ends through its own attempts (delivery_attempt): none is spent here.
-    return work.reconcile(due, spent=lambda _d: False, give_up=lambda _d: None, send=enqueue)
+    return work.reconcile(due, send=enqueue)
